@@ -1,0 +1,115 @@
+"""create_app(): config, extensions, blueprints, error handlers, CLI."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import uuid
+
+from flask import Flask, g, request, send_from_directory
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import insecure_settings, load_config
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(load_config(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+    _check_production(app)
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    from services import clock
+    clock.set_zone(app.config["TIMEZONE"])
+
+    app.config["JWT_ACCESS_TOKEN_EXPIRES"] = dt.timedelta(minutes=app.config["JWT_ACCESS_MINUTES"])
+    app.config["JWT_REFRESH_TOKEN_EXPIRES"] = dt.timedelta(days=app.config["JWT_REFRESH_DAYS"])
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    from app import schemas  # noqa: F401  (Chinese marshmallow messages)
+    from app.errors import register_error_handlers
+    from app.extensions import api, jwt, limiter, migrate
+    from services.crypto import PiiCipher
+    from services.db import db, render_item
+    from services import models  # noqa: F401  (register every table)
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, compare_type=True, render_item=render_item)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    app.extensions["pii_cipher"] = PiiCipher(app.config["PII_ENCRYPTION_KEY"])
+    from app import auth  # noqa: F401  (JWT loaders)
+
+    if not os.environ.get("SWAGGER_UI_URL") and _swagger_ui_path():
+        app.config["OPENAPI_SWAGGER_UI_URL"] = "/api/swagger-ui/"
+    api.init_app(app, spec_kwargs={
+        "components": {"securitySchemes": {
+            "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+        "info": {"description": _API_DESCRIPTION},
+    })
+    from app.routes import register_blueprints
+    register_blueprints(app, api)
+    register_error_handlers(app)
+    _register_request_id(app)
+    _register_swagger_assets(app)
+
+    from app.cli import register_cli
+    register_cli(app)
+    return app
+
+
+_API_DESCRIPTION = (
+    "县域医共体家庭医生签约、慢病随访、预约与提醒服务的后端接口。\n\n"
+    "所有接口前缀 `/api/v1`；错误统一返回 `{code, message, errors?}`；"
+    "列表统一返回 `{items, page, page_size, total}`。"
+    "身份证号与手机号默认脱敏，查看原文须调用 reveal 接口并记入审计日志。"
+)
+
+
+def _check_production(app: Flask) -> None:
+    if app.config.get("APP_ENV") != "production":
+        return
+    problems = insecure_settings(app.config)
+    if problems:
+        detail = "; ".join(f"{p.name}: {p.reason}" for p in problems)
+        raise RuntimeError(f"refusing to start in production with insecure settings: {detail}")
+
+
+def _register_request_id(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming[:64] if incoming else uuid.uuid4().hex
+
+    @app.after_request
+    def _echo_request_id(response):
+        if getattr(g, "request_id", None):
+            response.headers["X-Request-ID"] = g.request_id
+        return response
+
+
+def _register_swagger_assets(app: Flask) -> None:
+    """Serve Swagger UI's files locally so /api/docs works without internet."""
+    path = _swagger_ui_path()
+    if path is None:  # pragma: no cover - falls back to the CDN setting
+        return
+
+    @app.route("/api/swagger-ui/<path:filename>")
+    def swagger_ui_asset(filename):
+        return send_from_directory(path, filename)
+
+
+def _swagger_ui_path() -> str | None:
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:  # pragma: no cover
+        return None
+    return swagger_ui_path

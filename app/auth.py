@@ -1,0 +1,143 @@
+"""Who is calling: JWT identities, role checks and the caller's scope.
+
+Identities are "staff:<id>" or "resident:<id>"; the role travels as a claim
+but is re-read from the database on every request, so a deactivated account
+loses access at once.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from flask import current_app, g, request
+from flask_jwt_extended import (create_access_token, create_refresh_token, get_jwt,
+                                get_jwt_identity, verify_jwt_in_request)
+
+from app.errors import error_response
+from app.extensions import jwt
+from services import tokens
+from services.audit import RequestContext
+from services.crypto import PiiCipher
+from services.db import db
+from services.errors import Forbidden, Unauthorized
+from services.models import Resident
+from services.scope import Scope, scope_for_resident, scope_for_staff
+from services.staff_auth import get_active_staff
+
+BEARER = {"security": [{"bearerAuth": []}]}
+
+
+@dataclass
+class Actor:
+    scope: Scope
+    staff: object | None = None
+    resident: Resident | None = None
+
+    @property
+    def role(self) -> str:
+        return self.scope.role
+
+
+def issue_tokens(kind: str, subject_id: int, role: str) -> dict:
+    identity = f"{kind}:{subject_id}"
+    claims = {"role": role}
+    return {
+        "access_token": create_access_token(identity=identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=identity, additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": current_app.config["JWT_ACCESS_MINUTES"] * 60,
+    }
+
+
+def _load_actor(identity: str) -> Actor:
+    kind, _, raw_id = (identity or "").partition(":")
+    if not raw_id.isdigit():
+        raise Unauthorized("登录凭证无效", code="TOKEN_INVALID")
+    if kind == "staff":
+        staff = get_active_staff(int(raw_id))
+        if staff is None:
+            raise Unauthorized("账号不存在或已停用", code="TOKEN_INVALID")
+        return Actor(scope=scope_for_staff(staff), staff=staff)
+    if kind == "resident":
+        resident = db.session.get(Resident, int(raw_id))
+        if resident is None:
+            raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
+        return Actor(scope=scope_for_resident(resident), resident=resident)
+    raise Unauthorized("登录凭证无效", code="TOKEN_INVALID")
+
+
+def current_actor() -> Actor:
+    return g.actor
+
+
+def login_required(*roles: str, refresh: bool = False):
+    """Require a valid access token (or refresh token) and one of `roles` (any if empty)."""
+
+    def decorator(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            verify_jwt_in_request(refresh=refresh)
+            actor = _load_actor(get_jwt_identity())
+            if roles and actor.role not in roles:
+                raise Forbidden()
+            g.actor = actor
+            return func(*args, **kwargs)
+
+        doc = dict(getattr(wrapper, "_apidoc", {}) or {})
+        manual = dict(doc.get("manual_doc", {}))
+        manual.update(BEARER)
+        doc["manual_doc"] = manual
+        wrapper._apidoc = doc
+        return wrapper
+
+    return decorator
+
+
+def current_token() -> dict:
+    return get_jwt()
+
+
+def request_context() -> RequestContext:
+    return RequestContext(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"),
+                          request_id=getattr(g, "request_id", None))
+
+
+def cipher() -> PiiCipher:
+    return current_app.extensions["pii_cipher"]
+
+
+# flask-jwt-extended hooks: revoked ids live in the database; every auth error
+# uses the one error body.
+@jwt.token_in_blocklist_loader
+def _is_revoked(_header, payload) -> bool:
+    return tokens.is_revoked(payload["jti"])
+
+
+@jwt.unauthorized_loader
+def _missing(reason):
+    return error_response(401, "UNAUTHORIZED", "未登录：请在 Authorization 头中携带 Bearer 令牌")
+
+
+@jwt.invalid_token_loader
+def _invalid(reason):
+    return error_response(401, "TOKEN_INVALID", "登录凭证无效")
+
+
+@jwt.expired_token_loader
+def _expired(_header, _payload):
+    return error_response(401, "TOKEN_EXPIRED", "登录已过期，请刷新令牌或重新登录")
+
+
+@jwt.revoked_token_loader
+def _revoked(_header, _payload):
+    return error_response(401, "TOKEN_REVOKED", "登录凭证已注销，请重新登录")
+
+
+@jwt.needs_fresh_token_loader
+def _needs_fresh(_header, _payload):
+    return error_response(401, "FRESH_TOKEN_REQUIRED", "请重新登录后再试")
+
+
+@jwt.user_lookup_error_loader
+def _lookup_error(_header, _payload):
+    return error_response(401, "TOKEN_INVALID", "登录凭证无效")

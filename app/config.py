@@ -1,0 +1,118 @@
+"""Every setting, read from the environment, with development defaults.
+
+Development works with no `.env` at all; `APP_ENV=production` refuses to
+start while any secret still has its development default.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
+DEV_JWT_SECRET_KEY = "dev-jwt-secret-key-do-not-use-in-production"
+DEV_PII_ENCRYPTION_KEY = "dev-pii-encryption-key-do-not-use-in-production"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError as exc:
+        raise RuntimeError(f"setting {name} must be an integer, got {raw!r}") from exc
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def load_config(instance_path: str) -> dict:
+    """Build the Flask config mapping from the environment."""
+    default_db = "sqlite:///" + os.path.join(instance_path, "fdoc.db")
+    cfg = {
+        "APP_ENV": _env("APP_ENV", "development"),
+        "SQLALCHEMY_DATABASE_URI": _normalise_db_url(_env("DATABASE_URL", default_db)),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SECRET_KEY": _env("SECRET_KEY", DEV_SECRET_KEY),
+        "JWT_SECRET_KEY": _env("JWT_SECRET_KEY", DEV_JWT_SECRET_KEY),
+        "PII_ENCRYPTION_KEY": _env("PII_ENCRYPTION_KEY", DEV_PII_ENCRYPTION_KEY),
+        "TIMEZONE": _env("TIMEZONE", "Asia/Shanghai"),
+        "SMS_BACKEND": _env("SMS_BACKEND", "console"),
+        "SMS_SIGNATURE": _env("SMS_SIGNATURE", "家庭医生签约服务"),
+        "HOST": _env("HOST", "127.0.0.1"),
+        "PORT": _int("PORT", 8000),
+        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", None),
+        # WeChat mini-program sign-in (jscode2session).
+        "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
+        "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wx-demo-appid"),
+        "WECHAT_APP_SECRET": _env("WECHAT_APP_SECRET", "wx-demo-secret"),
+        "WECHAT_TIMEOUT_SECONDS": float(_env("WECHAT_TIMEOUT_SECONDS", "5")),
+        # Tokens.
+        "JWT_ACCESS_MINUTES": _int("JWT_ACCESS_MINUTES", 15),
+        "JWT_REFRESH_DAYS": _int("JWT_REFRESH_DAYS", 30),
+        # Staff password lockout: N failures within the window lock for M minutes.
+        "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
+        "LOGIN_FAILURE_WINDOW_MINUTES": _int("LOGIN_FAILURE_WINDOW_MINUTES", 15),
+        "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        # Resident one-time codes.
+        "OTP_TTL_SECONDS": _int("OTP_TTL_SECONDS", 300),
+        "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
+        "OTP_RATE_LIMIT_PER_PHONE": _env("OTP_RATE_LIMIT_PER_PHONE", "1 per minute;5 per hour"),
+        "OTP_RATE_LIMIT_PER_IP": _env("OTP_RATE_LIMIT_PER_IP", "20 per hour"),
+        "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
+        # Signing rules that the foundation already needs.
+        "TEAM_CAPACITY_PER_DOCTOR": _int("TEAM_CAPACITY_PER_DOCTOR", 2000),
+        # Reverse proxies in front of the app (for the client address in audit rows).
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),
+        # OpenAPI / Swagger UI (flask-smorest).
+        "API_TITLE": "家庭医生签约与慢病随访 API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": _env(
+            "SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
+        ),
+        "JSON_SORT_KEYS": False,
+    }
+    return cfg
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept plain postgres URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@dataclass(frozen=True)
+class InsecureSetting:
+    name: str
+    reason: str
+
+
+def insecure_settings(cfg: dict) -> list[InsecureSetting]:
+    """Secrets that must not be used in production."""
+    problems = []
+    for name, dev in (
+        ("SECRET_KEY", DEV_SECRET_KEY),
+        ("JWT_SECRET_KEY", DEV_JWT_SECRET_KEY),
+        ("PII_ENCRYPTION_KEY", DEV_PII_ENCRYPTION_KEY),
+    ):
+        value = cfg.get(name) or ""
+        if value == dev:
+            problems.append(InsecureSetting(name, "still the development default"))
+        elif len(value) < 32:
+            problems.append(InsecureSetting(name, "shorter than 32 characters"))
+    return problems

@@ -1,0 +1,30 @@
+"""Extension objects; bound to the app in create_app (db lives in services.db)."""
+from __future__ import annotations
+
+from flask import request
+from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_smorest import Api
+
+from app.errors import ErrorBodySchema, handle_http_exception
+
+
+class FdocApi(Api):
+    """flask-smorest Api whose error body is the one of api.md."""
+
+    ERROR_SCHEMA = ErrorBodySchema
+
+    def handle_http_exception(self, error):  # noqa: D401 - flask-smorest hook
+        return handle_http_exception(error)
+
+
+api = FdocApi()
+migrate = Migrate()
+jwt = JWTManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from flask import current_app, request
+from flask_jwt_extended import decode_token, get_jwt
+from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_smorest import Blueprint
+from jwt import PyJWTError
+
+from app.auth import cipher, issue_tokens, login_required
+from app.extensions import limiter
+from app.schemas.auth import (LogoutSchema, OtpAcceptedSchema, OtpRequestSchema,
+                              RefreshResponseSchema, ResidentLoginResponseSchema,
+                              ResidentLoginSchema, StaffLoginResponseSchema, StaffLoginSchema,
+                              WechatLoginSchema)
+from services import otp, staff_auth, tokens, wechat
+from services.db import db
+from services.errors import Unauthorized
+from services.phones import PhoneError, normalize_mobile
+from services.reminders.channels import build_sms_channel
+
+blp = Blueprint("auth", __name__, url_prefix="/auth", description="登录与令牌")
+
+
+def _staff_user(staff) -> dict:
+    return {"id": staff.id, "username": staff.username, "name": staff.name, "role": staff.role,
+            "institution_id": staff.team.institution_id if staff.team else staff.institution_id,
+            "team_id": staff.team_id if staff.role == "doctor" else None,
+            "team_role": staff.team_role, "community_id": staff.community_id}
+
+
+def _lockout_policy() -> staff_auth.LockoutPolicy:
+    c = current_app.config
+    return staff_auth.LockoutPolicy(c["LOGIN_MAX_FAILURES"], c["LOGIN_FAILURE_WINDOW_MINUTES"],
+                                    c["LOGIN_LOCK_MINUTES"])
+
+
+def _otp_policy() -> otp.OtpPolicy:
+    c = current_app.config
+    return otp.OtpPolicy(ttl_seconds=c["OTP_TTL_SECONDS"], max_attempts=c["OTP_MAX_ATTEMPTS"])
+
+
+def _wechat_settings() -> wechat.WechatSettings:
+    c = current_app.config
+    return wechat.WechatSettings(c["WECHAT_API_BASE"], c["WECHAT_APP_ID"], c["WECHAT_APP_SECRET"],
+                                 c["WECHAT_TIMEOUT_SECONDS"])
+
+
+@blp.route("/staff/login", methods=["POST"])
+@blp.arguments(StaffLoginSchema)
+@blp.response(200, StaffLoginResponseSchema)
+@blp.alt_response(401, description="用户名或密码错误（INVALID_CREDENTIALS）")
+@blp.alt_response(429, description="连续失败 5 次，账号锁定 15 分钟（ACCOUNT_LOCKED）")
+def staff_login(body):
+    """工作人员用户名密码登录"""
+    outcome = staff_auth.authenticate_staff(body["username"], body["password"], request.remote_addr,
+                                            _lockout_policy())
+    db.session.commit()  # failures and lockouts are recorded even when refused
+    if outcome.error is not None:
+        raise outcome.error
+    staff = outcome.staff
+    return {**issue_tokens("staff", staff.id, staff.role), "user": _staff_user(staff)}
+
+
+def _phone_key() -> str:
+    body = request.get_json(silent=True) or {}
+    raw = str(body.get("phone", ""))
+    try:
+        return "otp-phone:" + normalize_mobile(raw)
+    except PhoneError:
+        return "otp-phone:" + raw[:30]
+
+
+@blp.route("/otp", methods=["POST"])
+@limiter.limit(lambda: current_app.config["OTP_RATE_LIMIT_PER_PHONE"], key_func=_phone_key,
+               scope="otp-phone")
+@limiter.limit(lambda: current_app.config["OTP_RATE_LIMIT_PER_IP"], scope="otp-ip")
+@blp.arguments(OtpRequestSchema)
+@blp.response(202, OtpAcceptedSchema)
+@blp.alt_response(429, description="发送过于频繁（按手机号和 IP 限流）")
+def request_otp(body):
+    """发送 6 位短信验证码（5 分钟内有效）
+
+    无论手机号是否已建档都返回 202，不泄露居民是否存在；仅向已建档居民的手机号发送。
+    """
+    c = current_app.config
+    channel = build_sms_channel(c["SMS_BACKEND"])
+    otp.request_login_code(body["phone"], request.remote_addr, _otp_policy(), cipher(), channel,
+                           c["SMS_SIGNATURE"])
+    db.session.commit()
+    return {"message": "如该手机号已在家庭医生处建档，验证码已发送", "expires_in": c["OTP_TTL_SECONDS"]}
+
+
+def _resident_login_body(resident) -> dict:
+    return {**issue_tokens("resident", resident.id, "resident"),
+            "resident": {"id": resident.id, "name": resident.name, "role": "resident",
+                         "wechat_linked": resident.wechat_openid is not None}}
+
+
+@blp.route("/resident/login", methods=["POST"])
+@blp.arguments(ResidentLoginSchema)
+@blp.response(200, ResidentLoginResponseSchema)
+@blp.alt_response(401, description="验证码错误或过期（OTP_INVALID）")
+@blp.alt_response(409, description="一个手机号关联多位居民（RESIDENT_CHOICE_REQUIRED，附 candidates）")
+def resident_login(body):
+    """居民手机号 + 验证码登录；可同时传 wechat_code 绑定微信"""
+    session = None
+    if body.get("wechat_code"):
+        session = wechat.code_to_session(_wechat_settings(), body["wechat_code"])
+    outcome = otp.verify_login_code(body["phone"], body["code"], _otp_policy(), cipher(),
+                                    body.get("resident_id"))
+    if outcome.error is not None:
+        db.session.commit()  # the failed attempt counts
+        raise outcome.error
+    resident = outcome.resident
+    if session is not None:
+        wechat.link_openid(resident, session.openid)
+    db.session.commit()
+    return _resident_login_body(resident)
+
+
+@blp.route("/wechat/login", methods=["POST"])
+@blp.arguments(WechatLoginSchema)
+@blp.response(200, ResidentLoginResponseSchema)
+@blp.alt_response(401, description="微信尚未绑定居民（WECHAT_NOT_LINKED）或 code 无效")
+def wechat_login(body):
+    """微信小程序登录（jscode2session）
+
+    已绑定的微信直接登录。未绑定时：若请求带有居民的访问令牌（先用手机号验证码登录），
+    则把该微信绑定到此居民并登录；否则返回 401 WECHAT_NOT_LINKED。
+    """
+    from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
+
+    session = wechat.code_to_session(_wechat_settings(), body["code"])
+    resident = wechat.resident_for_openid(session.openid)
+    if resident is None:
+        verify_jwt_in_request(optional=True)
+        identity = get_jwt_identity()
+        if not identity or not identity.startswith("resident:"):
+            raise Unauthorized("该微信尚未绑定居民，请先使用手机号验证码登录完成绑定",
+                               code="WECHAT_NOT_LINKED")
+        from services.models import Resident
+        resident = db.session.get(Resident, int(identity.split(":", 1)[1]))
+        if resident is None:
+            raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
+        wechat.link_openid(resident, session.openid)
+        db.session.commit()
+    return _resident_login_body(resident)
+
+
+@blp.route("/refresh", methods=["POST"])
+@login_required(refresh=True)
+@blp.response(200, RefreshResponseSchema)
+def refresh():
+    """用刷新令牌换取新的访问令牌（Authorization: Bearer <refresh_token>）"""
+    from flask_jwt_extended import create_access_token
+
+    claims = get_jwt()
+    token = create_access_token(identity=claims["sub"], additional_claims={"role": claims.get("role")})
+    return {"access_token": token, "token_type": "Bearer",
+            "expires_in": current_app.config["JWT_ACCESS_MINUTES"] * 60}
+
+
+@blp.route("/logout", methods=["POST"])
+@login_required()
+@blp.arguments(LogoutSchema, required=False)
+@blp.response(204)
+def logout(body):
+    """注销：吊销当前访问令牌，以及请求体中可选的刷新令牌"""
+    import datetime as dt
+
+    claims = get_jwt()
+    tokens.revoke_token(claims["jti"], claims.get("type", "access"), claims["sub"],
+                        dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))
+    refresh_token = (body or {}).get("refresh_token")
+    if refresh_token:
+        try:
+            decoded = decode_token(refresh_token, allow_expired=True)
+        except (JWTExtendedException, PyJWTError) as exc:
+            raise Unauthorized("刷新令牌无效", code="TOKEN_INVALID") from exc
+        if decoded.get("sub") != claims["sub"]:
+            raise Unauthorized("刷新令牌与当前登录用户不符", code="TOKEN_INVALID")
+        tokens.revoke_token(decoded["jti"], decoded.get("type", "refresh"), decoded["sub"],
+                            dt.datetime.fromtimestamp(decoded["exp"], dt.timezone.utc))
+    db.session.commit()
+    return None

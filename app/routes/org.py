@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from app.schemas.org import (InstitutionPageSchema, InstitutionQuerySchema, InstitutionSchema,
+                             RoundPointPageSchema, RoundPointQuerySchema, TeamCardSchema,
+                             TeamPageSchema, TeamQuerySchema)
+from services import org
+from services.pagination import paginate
+
+blp = Blueprint("organisation", __name__, description="医共体、机构、家庭医生团队与巡诊点（公开）")
+
+
+class _Member:
+    """A team member as shown on the public card (no contact details)."""
+
+    def __init__(self, staff, lead_id):
+        self.id, self.name, self.team_role = staff.id, staff.name, staff.team_role
+        self.is_lead = staff.id == lead_id
+
+
+def _cards(teams) -> list[dict]:
+    out = []
+    for card in org.team_cards(teams, current_app.config["TEAM_CAPACITY_PER_DOCTOR"]):
+        team = card.team
+        out.append({
+            "id": team.id, "code": team.code, "name": team.name, "institution": team.institution,
+            "lead_doctor": team.lead_doctor,
+            "members": [_Member(m, team.lead_doctor_id) for m in team.members if m.active],
+            "service_area": team.service_area, "phone": team.phone,
+            "introduction": team.introduction, "doctor_count": card.doctor_count,
+            "capacity": card.capacity, "signed": card.signed, "remaining": card.remaining,
+        })
+    return out
+
+
+@blp.route("/institutions")
+@blp.arguments(InstitutionQuerySchema, location="query")
+@blp.response(200, InstitutionPageSchema)
+def list_institutions(args):
+    """医共体内的机构（县医院、乡镇卫生院、社区卫生服务中心、村卫生室）"""
+    stmt = org.institutions_query(args.get("type"), args.get("parent_id"))
+    return paginate(stmt, args["page"], args["page_size"]).as_dict()
+
+
+@blp.route("/institutions/<int:institution_id>")
+@blp.response(200, InstitutionSchema)
+def get_institution(institution_id):
+    """单个机构"""
+    return org.get_institution(institution_id)
+
+
+@blp.route("/teams")
+@blp.arguments(TeamQuerySchema, location="query")
+@blp.response(200, TeamPageSchema)
+def list_teams(args):
+    """家庭医生团队名片：成员、所属机构、剩余签约名额"""
+    page = paginate(org.teams_query(args.get("institution_id")), args["page"], args["page_size"])
+    return page.as_dict(_cards(page.items))
+
+
+@blp.route("/teams/<int:team_id>")
+@blp.response(200, TeamCardSchema)
+def get_team(team_id):
+    """单个团队名片"""
+    return _cards([org.get_team(team_id)])[0]
+
+
+@blp.route("/round-points")
+@blp.arguments(RoundPointQuerySchema, location="query")
+@blp.response(200, RoundPointPageSchema)
+def list_round_points(args):
+    """巡诊点：地点、所在村、所属机构"""
+    stmt = org.round_points_query(args.get("institution_id"), args.get("village"))
+    return paginate(stmt, args["page"], args["page_size"]).as_dict()

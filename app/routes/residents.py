@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from app.auth import cipher, current_actor, login_required, request_context
+from app.schemas.residents import (ResidentCreateSchema, ResidentPageSchema, ResidentQuerySchema,
+                                   ResidentSchema, ResidentUpdateSchema, RevealRequestSchema,
+                                   RevealResponseSchema)
+from services import audit, residents
+from services.db import db
+from services.pagination import paginate
+
+blp = Blueprint("residents", __name__, url_prefix="/residents", description="居民档案")
+
+
+@blp.route("", methods=["POST"])
+@login_required("doctor", "admin")
+@blp.arguments(ResidentCreateSchema)
+@blp.response(201, ResidentSchema)
+@blp.alt_response(409, description="该身份证号已建档（RESIDENT_EXISTS）")
+@blp.alt_response(422, description="校验失败，如 INVALID_ID_NUMBER、INVALID_PHONE")
+def create_resident(body):
+    """新建居民档案（身份证号加密存储，返回脱敏）"""
+    resident = residents.create_resident(body, current_actor().scope, cipher(), request_context())
+    db.session.commit()
+    return residents.view(resident, cipher())
+
+
+@blp.route("", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.arguments(ResidentQuerySchema, location="query")
+@blp.response(200, ResidentPageSchema)
+def list_residents(args):
+    """查询管辖范围内的居民（q 匹配姓名或手机号；完整身份证号精确匹配）"""
+    scope = current_actor().scope
+    stmt = residents.search_residents(
+        scope, cipher(), q=args.get("q"), village=args.get("village"), tag=args.get("tag"),
+        id_number=args.get("id_number"), institution_id=args.get("institution_id"))
+    page = paginate(stmt, args["page"], args["page_size"])
+    audit.record(scope, "search", ctx=request_context(),
+                 detail={"filters": {k: v for k, v in args.items() if k not in ("page", "page_size", "id_number", "q")},
+                         "has_q": bool(args.get("q")), "has_id_number": bool(args.get("id_number")),
+                         "count": len(page.items)})
+    db.session.commit()
+    return page.as_dict([residents.view(r, cipher()) for r in page.items])
+
+
+@blp.route("/<int:resident_id>", methods=["GET"])
+@login_required("doctor", "admin", "resident")
+@blp.response(200, ResidentSchema)
+@blp.alt_response(404, description="不存在或不在管辖范围内")
+def get_resident(resident_id):
+    """读取居民档案（居民本人只能读取自己的）"""
+    resident = residents.read_resident(resident_id, current_actor().scope, request_context())
+    db.session.commit()
+    return residents.view(resident, cipher())
+
+
+@blp.route("/<int:resident_id>", methods=["PATCH"])
+@login_required("doctor", "admin")
+@blp.arguments(ResidentUpdateSchema)
+@blp.response(200, ResidentSchema)
+@blp.alt_response(404, description="不存在或不在管辖范围内")
+def update_resident(body, resident_id):
+    """修改居民档案（仅修改提交的字段）"""
+    resident = residents.update_resident(resident_id, body, current_actor().scope, cipher(),
+                                         request_context())
+    db.session.commit()
+    return residents.view(resident, cipher())
+
+
+@blp.route("/<int:resident_id>/reveal", methods=["POST"])
+@login_required("doctor", "admin")
+@blp.arguments(RevealRequestSchema, required=False)
+@blp.response(200, RevealResponseSchema)
+@blp.alt_response(404, description="不存在或不在管辖范围内")
+def reveal(body, resident_id):
+    """查看完整身份证号和手机号（写入审计日志）"""
+    revealed = residents.reveal_resident(resident_id, current_actor().scope, cipher(),
+                                         (body or {}).get("reason"), request_context())
+    db.session.commit()
+    return {"id": revealed.resident.id, "id_number": revealed.id_number, "phone": revealed.phone}

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.schemas.common import BaseSchema
+
+
+class StaffLoginSchema(BaseSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                             load_only=True)
+
+
+class UserSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = fields.Integer()
+    username = fields.String()
+    name = fields.String()
+    role = fields.String(metadata={"description": "doctor | admin"})
+    institution_id = fields.Integer(allow_none=True)
+    team_id = fields.Integer(allow_none=True, metadata={"description": "管理员为 null"})
+    team_role = fields.String(allow_none=True,
+                              metadata={"description": "doctor | nurse | public_health | village_doctor"})
+    community_id = fields.Integer()
+
+
+class TokensSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer(metadata={"description": "访问令牌有效秒数"})
+
+
+class StaffLoginResponseSchema(TokensSchema):
+    user = fields.Nested(UserSchema)
+
+
+class ResidentIdentitySchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = fields.Integer()
+    name = fields.String()
+    role = fields.String()
+    wechat_linked = fields.Boolean()
+
+
+class ResidentLoginResponseSchema(TokensSchema):
+    resident = fields.Nested(ResidentIdentitySchema)
+
+
+class OtpRequestSchema(BaseSchema):
+    phone = fields.String(required=True, validate=validate.Length(min=1, max=30))
+
+
+class OtpAcceptedSchema(ma.Schema):
+    message = fields.String()
+    expires_in = fields.Integer()
+
+
+class ResidentLoginSchema(BaseSchema):
+    phone = fields.String(required=True, validate=validate.Length(min=1, max=30))
+    code = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="验证码应为6位数字"))
+    resident_id = fields.Integer(metadata={"description": "一个手机号关联多位居民时，指定登录哪一位"})
+    wechat_code = fields.String(validate=validate.Length(min=1, max=200),
+                                metadata={"description": "可选：同时绑定微信（wx.login 的 code）"})
+
+
+class WechatLoginSchema(BaseSchema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class LogoutSchema(BaseSchema):
+    refresh_token = fields.String(metadata={"description": "可选：同时注销该刷新令牌"})
+
+
+class RefreshResponseSchema(ma.Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()

@@ -1,0 +1,51 @@
+"""Shared schema pieces: the base schema, pagination and time fields."""
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from services import clock
+
+MAX_PAGE_SIZE = 100
+
+
+class BaseSchema(ma.Schema):
+    """Unknown fields are an error, so a typo never silently drops data."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class LocalDateTime(fields.DateTime):
+    """Dumps instants in the deployment's time zone with its offset."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return clock.to_local(value).isoformat()
+
+
+class PageQuerySchema(BaseSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The list envelope of api.md: {items, page, page_size, total}."""
+    return type(
+        name,
+        (ma.Schema,),
+        {
+            "items": fields.List(fields.Nested(item_schema)),
+            "page": fields.Integer(),
+            "page_size": fields.Integer(),
+            "total": fields.Integer(),
+            "Meta": type("Meta", (), {"ordered": True}),
+        },
+    )
+
+
+class TagSchema(ma.Schema):
+    code = fields.String()
+    label = fields.String()

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from app.schemas.common import BaseSchema, LocalDateTime, PageQuerySchema, TagSchema, page_schema
+from services.models.resident import CONSENT_SCOPES, TAG_LABELS
+
+TAG_CODES = tuple(TAG_LABELS)
+
+
+class ConsentInSchema(BaseSchema):
+    """个人健康信息处理的单独同意 (PIPL)."""
+
+    scope = fields.List(fields.String(validate=validate.OneOf(tuple(CONSENT_SCOPES))), required=True,
+                        validate=validate.Length(min=1),
+                        metadata={"description": "同意范围：" + "、".join(f"{k}（{v}）" for k, v in CONSENT_SCOPES.items())})
+    given_at = fields.AwareDateTime(metadata={"description": "同意时间，默认当前时间"})
+
+
+class ResidentCreateSchema(BaseSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    id_number = fields.String(required=True, validate=validate.Length(min=1, max=30),
+                              metadata={"description": "18位居民身份证号码（末位 x 可小写）"})
+    phone = fields.String(allow_none=True, validate=validate.Length(max=30),
+                          metadata={"description": "中国大陆手机号"})
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+    village = fields.String(allow_none=True, validate=validate.Length(max=100))
+    tags = fields.List(fields.String(validate=validate.OneOf(TAG_CODES)), load_default=list,
+                       metadata={"description": "重点人群标签代码；elderly、child 由出生日期自动计算，传入时忽略"})
+    floating = fields.Boolean(load_default=False, metadata={"description": "流动人口（非本地户籍常住）"})
+    residence_since = fields.Date(allow_none=True, metadata={"description": "在本地居住的起始日期；流动人口必填"})
+    institution_id = fields.Integer(metadata={"description": "所属机构，默认为操作者所在机构"})
+    consent = fields.Nested(ConsentInSchema, allow_none=True)
+
+
+class ResidentUpdateSchema(BaseSchema):
+    name = fields.String(validate=validate.Length(min=1, max=60))
+    id_number = fields.String(validate=validate.Length(min=1, max=30))
+    phone = fields.String(allow_none=True, validate=validate.Length(max=30))
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+    village = fields.String(allow_none=True, validate=validate.Length(max=100))
+    tags = fields.List(fields.String(validate=validate.OneOf(TAG_CODES)))
+    floating = fields.Boolean()
+    residence_since = fields.Date(allow_none=True)
+    institution_id = fields.Integer()
+    consent = fields.Nested(ConsentInSchema, allow_none=True)
+
+
+class ConsentOutSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    given_at = LocalDateTime(allow_none=True)
+    witnessed_by_id = fields.Integer(allow_none=True)
+    scope = fields.List(fields.String())
+
+
+def _consent(view):
+    r = view.resident
+    if r.consent_given_at is None:
+        return None
+    return {"given_at": r.consent_given_at, "witnessed_by_id": r.consent_witness_id,
+            "scope": r.consent_scope or []}
+
+
+class ResidentSchema(ma.Schema):
+    """A resident as staff or the resident see it: ID and phone masked."""
+
+    class Meta:
+        ordered = True
+
+    id = fields.Function(lambda v: v.resident.id)
+    name = fields.Function(lambda v: v.resident.name)
+    id_number = fields.String(metadata={"description": "脱敏：110105********002X"})
+    phone = fields.String(allow_none=True, metadata={"description": "脱敏：138****5678"})
+    address = fields.Function(lambda v: v.resident.address)
+    village = fields.Function(lambda v: v.resident.village)
+    tags = fields.List(fields.String())
+    tag_details = fields.List(fields.Nested(TagSchema))
+    floating = fields.Function(lambda v: v.resident.floating)
+    residence_since = fields.Function(lambda v: v.resident.residence_since.isoformat()
+                                      if v.resident.residence_since else None)
+    institution_id = fields.Function(lambda v: v.resident.institution_id)
+    birth_date = fields.Function(lambda v: v.resident.birth_date.isoformat())
+    sex = fields.Function(lambda v: v.resident.sex)
+    age = fields.Integer()
+    consent = fields.Function(lambda v: ConsentOutSchema().dump(_consent(v)) if _consent(v) else None)
+    wechat_linked = fields.Function(lambda v: v.resident.wechat_openid is not None)
+    created_at = fields.Function(lambda v: LocalDateTime()._serialize(v.resident.created_at, None, None))
+    updated_at = fields.Function(lambda v: LocalDateTime()._serialize(v.resident.updated_at, None, None))
+
+
+class ResidentQuerySchema(PageQuerySchema):
+    q = fields.String(validate=validate.Length(max=60), metadata={"description": "姓名或手机号的一部分；完整身份证号则精确匹配"})
+    village = fields.String()
+    tag = fields.String(validate=validate.OneOf(TAG_CODES))
+    id_number = fields.String(metadata={"description": "精确匹配身份证号（通过密钥哈希）"})
+    institution_id = fields.Integer()
+
+
+class RevealRequestSchema(BaseSchema):
+    reason = fields.String(validate=validate.Length(max=200), metadata={"description": "查看原因，记入审计日志"})
+
+
+class RevealResponseSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = fields.Integer()
+    id_number = fields.String()
+    phone = fields.String(allow_none=True)
+
+
+ResidentPageSchema = page_schema(ResidentSchema, "ResidentPage")

@@ -1,0 +1,100 @@
+"""Organisation queries: institutions, team cards with remaining capacity, round points."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Select, func, select
+
+from services.db import db
+from services.errors import NotFound
+from services.models import Contract, Institution, RoundPoint, Staff, Team
+
+
+@dataclass
+class TeamCard:
+    team: Team
+    doctor_count: int
+    capacity: int
+    signed: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.capacity - self.signed)
+
+
+def team_capacity(team: Team, doctor_count: int, default_per_doctor: int) -> int:
+    """在原则上每名家庭医生签约不超过 2,000 人: capacity scales with the team's doctors."""
+    per_doctor = team.capacity_per_doctor or default_per_doctor
+    return doctor_count * per_doctor
+
+
+def _counts(team_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
+    if not team_ids:
+        return {}, {}
+    doctors = dict(db.session.execute(
+        select(Staff.team_id, func.count()).where(
+            Staff.team_id.in_(team_ids), Staff.team_role == "doctor", Staff.active.is_(True)
+        ).group_by(Staff.team_id)
+    ).all())
+    signed = dict(db.session.execute(
+        select(Contract.team_id, func.count()).where(
+            Contract.team_id.in_(team_ids), Contract.status == "active"
+        ).group_by(Contract.team_id)
+    ).all())
+    return doctors, signed
+
+
+def team_cards(teams: list[Team], default_per_doctor: int) -> list[TeamCard]:
+    doctors, signed = _counts([t.id for t in teams])
+    return [
+        TeamCard(t, doctors.get(t.id, 0),
+                 team_capacity(t, doctors.get(t.id, 0), default_per_doctor),
+                 signed.get(t.id, 0))
+        for t in teams
+    ]
+
+
+def teams_query(institution_id: int | None = None, community_id: int | None = None) -> Select:
+    stmt = select(Team).order_by(Team.id)
+    if institution_id is not None:
+        stmt = stmt.where(Team.institution_id == institution_id)
+    if community_id is not None:
+        stmt = stmt.join(Institution, Team.institution_id == Institution.id).where(
+            Institution.community_id == community_id
+        )
+    return stmt
+
+
+def get_team(team_id: int) -> Team:
+    team = db.session.get(Team, team_id)
+    if team is None:
+        raise NotFound("家庭医生团队不存在", code="TEAM_NOT_FOUND")
+    return team
+
+
+def institutions_query(type_: str | None = None, parent_id: int | None = None,
+                       community_id: int | None = None) -> Select:
+    stmt = select(Institution).order_by(Institution.id)
+    if type_:
+        stmt = stmt.where(Institution.type == type_)
+    if parent_id is not None:
+        stmt = stmt.where(Institution.parent_id == parent_id)
+    if community_id is not None:
+        stmt = stmt.where(Institution.community_id == community_id)
+    return stmt
+
+
+def get_institution(institution_id: int) -> Institution:
+    inst = db.session.get(Institution, institution_id)
+    if inst is None:
+        raise NotFound("机构不存在", code="INSTITUTION_NOT_FOUND")
+    return inst
+
+
+def round_points_query(institution_id: int | None = None, village: str | None = None) -> Select:
+    stmt = select(RoundPoint).order_by(RoundPoint.id)
+    if institution_id is not None:
+        stmt = stmt.where(RoundPoint.institution_id == institution_id)
+    if village:
+        stmt = stmt.where(RoundPoint.village == village)
+    return stmt

@@ -1,0 +1,57 @@
+"""WeChat mini-program sign-in: jscode2session, and the openid <-> resident link."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import requests
+from sqlalchemy import select
+
+from services.db import db
+from services.errors import Conflict, TooManyRequests, Unauthorized, UpstreamError
+from services.models import Resident
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    api_base: str
+    app_id: str
+    app_secret: str
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class WechatSession:
+    openid: str
+    unionid: str | None
+
+
+def code_to_session(settings: WechatSettings, js_code: str) -> WechatSession:
+    """GET /sns/jscode2session as WeChat documents it; errors become domain errors."""
+    url = settings.api_base.rstrip("/") + "/sns/jscode2session"
+    params = {"appid": settings.app_id, "secret": settings.app_secret,
+              "js_code": js_code, "grant_type": "authorization_code"}
+    try:
+        resp = requests.get(url, params=params, timeout=settings.timeout)
+        data = resp.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise UpstreamError("微信登录服务暂时不可用，请稍后再试", code="WECHAT_UNAVAILABLE") from exc
+    errcode = data.get("errcode") or 0
+    if errcode == 0 and data.get("openid"):
+        return WechatSession(openid=data["openid"], unionid=data.get("unionid"))
+    if errcode in (40029, 40163, 40226):
+        raise Unauthorized("微信登录凭证无效或已使用，请重新登录", code="WECHAT_CODE_INVALID")
+    if errcode == 45011:
+        raise TooManyRequests("微信登录过于频繁，请稍后再试")
+    raise UpstreamError(f"微信登录失败（错误码 {errcode}）", code="WECHAT_ERROR")
+
+
+def resident_for_openid(openid: str) -> Resident | None:
+    return db.session.scalar(select(Resident).where(Resident.wechat_openid == openid))
+
+
+def link_openid(resident: Resident, openid: str) -> None:
+    """Bind a WeChat account to a resident; one openid belongs to one resident."""
+    other = resident_for_openid(openid)
+    if other is not None and other.id != resident.id:
+        raise Conflict("该微信账号已绑定其他居民", code="WECHAT_ALREADY_LINKED")
+    resident.wechat_openid = openid
