@@ -37,9 +37,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app import schemas  # noqa: F401  (Chinese marshmallow messages)
     from app.errors import register_error_handlers
     from app.extensions import api, jwt, limiter, migrate
+    from services import models  # noqa: F401  (register every table)
     from services.crypto import PiiCipher
     from services.db import db, render_item
-    from services import models  # noqa: F401  (register every table)
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True, render_item=render_item)

@@ -10,8 +10,13 @@ import functools
 from dataclasses import dataclass
 
 from flask import current_app, g, request
-from flask_jwt_extended import (create_access_token, create_refresh_token, get_jwt,
-                                get_jwt_identity, verify_jwt_in_request)
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    get_jwt_identity,
+    verify_jwt_in_request,
+)
 
 from app.errors import error_response
 from app.extensions import jwt

@@ -78,7 +78,7 @@ def check_character(first17: str) -> str:
     """Return the check character (0-9 or X) for the first 17 digits."""
     if not isinstance(first17, str) or not _DIGITS17_RE.fullmatch(first17):
         raise ValueError("first17 must be exactly 17 ASCII digits")
-    total = sum(int(ch) * weight for ch, weight in zip(first17, _WEIGHTS))
+    total = sum(int(ch) * weight for ch, weight in zip(first17, _WEIGHTS, strict=False))
     return _CHECK_CHARS[total % 11]
 
 

@@ -17,8 +17,7 @@ from werkzeug.security import generate_password_hash
 
 from services.db import db
 from services.idcard import make_id_number
-from services.models import (Contract, Institution, MedicalCommunity, Resident, ResidentTag,
-                             RoundPoint, Staff, Team)
+from services.models import Contract, Institution, MedicalCommunity, Resident, ResidentTag, RoundPoint, Staff, Team
 
 PASSWORD = "correct-horse-battery"
 _HASH = generate_password_hash(PASSWORD, method="scrypt")  # once: scrypt is slow on purpose

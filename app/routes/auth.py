@@ -8,10 +8,17 @@ from jwt import PyJWTError
 
 from app.auth import cipher, issue_tokens, login_required
 from app.extensions import limiter
-from app.schemas.auth import (LogoutSchema, OtpAcceptedSchema, OtpRequestSchema,
-                              RefreshResponseSchema, ResidentLoginResponseSchema,
-                              ResidentLoginSchema, StaffLoginResponseSchema, StaffLoginSchema,
-                              WechatLoginSchema)
+from app.schemas.auth import (
+    LogoutSchema,
+    OtpAcceptedSchema,
+    OtpRequestSchema,
+    RefreshResponseSchema,
+    ResidentLoginResponseSchema,
+    ResidentLoginSchema,
+    StaffLoginResponseSchema,
+    StaffLoginSchema,
+    WechatLoginSchema,
+)
 from services import otp, staff_auth, tokens, wechat
 from services.db import db
 from services.errors import Unauthorized

@@ -3,9 +3,16 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 
-from app.schemas.org import (InstitutionPageSchema, InstitutionQuerySchema, InstitutionSchema,
-                             RoundPointPageSchema, RoundPointQuerySchema, TeamCardSchema,
-                             TeamPageSchema, TeamQuerySchema)
+from app.schemas.org import (
+    InstitutionPageSchema,
+    InstitutionQuerySchema,
+    InstitutionSchema,
+    RoundPointPageSchema,
+    RoundPointQuerySchema,
+    TeamCardSchema,
+    TeamPageSchema,
+    TeamQuerySchema,
+)
 from services import org
 from services.pagination import paginate
 

@@ -3,9 +3,15 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from app.auth import cipher, current_actor, login_required, request_context
-from app.schemas.residents import (ResidentCreateSchema, ResidentPageSchema, ResidentQuerySchema,
-                                   ResidentSchema, ResidentUpdateSchema, RevealRequestSchema,
-                                   RevealResponseSchema)
+from app.schemas.residents import (
+    ResidentCreateSchema,
+    ResidentPageSchema,
+    ResidentQuerySchema,
+    ResidentSchema,
+    ResidentUpdateSchema,
+    RevealRequestSchema,
+    RevealResponseSchema,
+)
 from services import audit, residents
 from services.db import db
 from services.pagination import paginate

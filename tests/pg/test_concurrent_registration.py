@@ -2,18 +2,13 @@
 index decides, one gets 201, the other 409 RESIDENT_EXISTS, never a 500."""
 from __future__ import annotations
 
-import os
 import threading
 
-import pytest
 from sqlalchemy import func, select
 
 from services.db import db
 from services.models import Resident
 from tests.factories import login
-
-pytestmark = pytest.mark.skipif(os.environ.get("TEST_DB") != "postgres",
-                                reason="concurrency is tested on PostgreSQL (TEST_DB=postgres)")
 
 
 def test_same_id_registered_concurrently(app, world):
