@@ -21,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     _check_production(app)
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     from services import clock
     clock.set_zone(app.config["TIMEZONE"])

@@ -1,0 +1,116 @@
+"""API plumbing: one error body everywhere, request ids, health checks, OpenAPI, settings."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from app import create_app
+from app.config import DEV_SECRET_KEY
+from tests.factories import login
+
+
+def test_unknown_path_and_wrong_method_use_the_error_body(client):
+    r = client.get("/api/v1/no-such-thing")
+    assert r.status_code == 404 and r.get_json() == {"code": "NOT_FOUND", "message": "资源不存在"}
+    r = client.delete("/api/v1/teams")
+    assert r.status_code == 405 and r.get_json() == {"code": "METHOD_NOT_ALLOWED", "message": "不支持该请求方法"}
+
+
+def test_malformed_json_is_400(client, world):
+    headers = {**login(client, "doctor_a"), "Content-Type": "application/json"}
+    r = client.post("/api/v1/residents", data="{not json", headers=headers)
+    assert r.status_code == 400
+    assert r.get_json() == {"code": "MALFORMED_REQUEST", "message": "请求体不是有效的 JSON"}
+
+
+def test_wrong_types_give_field_messages_in_chinese(client, world):
+    headers = login(client, "doctor_a")
+    r = client.post("/api/v1/residents", json={"name": 5, "id_number": "11010519491231002X",
+                                               "floating": "maybe", "tags": ["vip"],
+                                               "residence_since": "2025-02-30"}, headers=headers)
+    assert r.status_code == 422
+    body = r.get_json()
+    assert body["code"] == "VALIDATION_ERROR" and body["message"] == "提交的数据未通过校验"
+    assert body["errors"]["name"] == ["应为字符串"]
+    assert body["errors"]["floating"] == ["应为布尔值（true/false）"]
+    assert body["errors"]["tags.0"][0].startswith("须为以下之一")
+    assert body["errors"]["residence_since"] == ["不是有效的日期，应为 YYYY-MM-DD"]
+    r = client.post("/api/v1/residents", json=["not", "an", "object"], headers=headers)
+    assert r.status_code == 422 and r.get_json()["errors"] == {"_schema": ["输入类型无效，应为 JSON 对象"]}
+
+
+def test_query_validation_is_422(client, world):
+    r = client.get("/api/v1/teams?page=0")
+    assert r.status_code == 422 and r.get_json()["errors"] == {"page": ["须大于或等于 1"]}
+
+
+def test_unexpected_error_is_500_logged_with_request_id_and_no_internals(app, client, caplog):
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals: password=hunter2")
+
+    with caplog.at_level(logging.ERROR, logger="fdoc.errors"):
+        r = client.get("/boom", headers={"X-Request-ID": "req-abc-123"})
+    assert r.status_code == 500
+    body = r.get_json()
+    assert body["code"] == "INTERNAL_ERROR" and body["request_id"] == "req-abc-123"
+    assert "hunter2" not in r.get_data(as_text=True) and "RuntimeError" not in r.get_data(as_text=True)
+    assert r.headers["X-Request-ID"] == "req-abc-123"
+    assert any("req-abc-123" in rec.getMessage() for rec in caplog.records)
+    assert any(rec.exc_info and "hunter2" in str(rec.exc_info[1]) for rec in caplog.records)
+
+
+def test_every_response_carries_a_request_id(client):
+    r = client.get("/healthz")
+    assert len(r.headers["X-Request-ID"]) == 32
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing-dir/x.db", "TESTING": True})
+    r = app.test_client().get("/readyz")
+    assert r.status_code == 503 and r.get_json()["database"] == "unreachable"
+    assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_openapi_spec_documents_paths_errors_and_auth(client):
+    r = client.get("/api/openapi.json")
+    assert r.status_code == 200
+    spec = r.get_json()
+    assert spec["openapi"].startswith("3.")
+    for path in ("/api/v1/residents", "/api/v1/residents/{resident_id}", "/api/v1/residents/{resident_id}/reveal",
+                 "/api/v1/auth/staff/login", "/api/v1/auth/otp", "/api/v1/auth/resident/login",
+                 "/api/v1/auth/wechat/login", "/api/v1/auth/refresh", "/api/v1/auth/logout",
+                 "/api/v1/teams", "/api/v1/teams/{team_id}", "/api/v1/institutions", "/api/v1/round-points",
+                 "/api/v1/me", "/api/v1/audit-logs", "/healthz", "/readyz"):
+        assert path in spec["paths"], path
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    assert spec["paths"]["/api/v1/residents"]["post"]["security"] == [{"bearerAuth": []}]
+    error_schema = spec["components"]["schemas"]["ErrorBody"]["properties"]
+    assert {"code", "message", "errors"} <= set(error_schema)
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200 and b"/api/swagger-ui/" in docs.data
+
+
+def test_production_refuses_default_secrets(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "production")
+    with pytest.raises(RuntimeError) as exc:
+        create_app()
+    assert "SECRET_KEY" in str(exc.value) and "PII_ENCRYPTION_KEY" in str(exc.value)
+    monkeypatch.setenv("SECRET_KEY", DEV_SECRET_KEY)
+    monkeypatch.setenv("JWT_SECRET_KEY", "j" * 40)
+    monkeypatch.setenv("PII_ENCRYPTION_KEY", "p" * 40)
+    with pytest.raises(RuntimeError, match="SECRET_KEY: still the development default"):
+        create_app()
+    monkeypatch.setenv("SECRET_KEY", "s" * 40)
+    assert create_app().config["APP_ENV"] == "production"
+
+
+def test_database_url_is_normalised_to_psycopg(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@h:5432/d")
+    assert create_app().config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h:5432/d"
