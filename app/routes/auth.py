@@ -19,6 +19,7 @@ from app.schemas.auth import (
     StaffLoginSchema,
     WechatLoginSchema,
 )
+from app.tx import commit
 from services import otp, staff_auth, tokens, wechat
 from services.db import db
 from services.errors import Unauthorized
@@ -61,7 +62,7 @@ def staff_login(body):
     """工作人员用户名密码登录"""
     outcome = staff_auth.authenticate_staff(body["username"], body["password"], request.remote_addr,
                                             _lockout_policy())
-    db.session.commit()  # failures and lockouts are recorded even when refused
+    commit()  # failures and lockouts are recorded even when refused
     if outcome.error is not None:
         raise outcome.error
     staff = outcome.staff
@@ -93,7 +94,7 @@ def request_otp(body):
     channel = build_sms_channel(c["SMS_BACKEND"])
     otp.request_login_code(body["phone"], request.remote_addr, _otp_policy(), cipher(), channel,
                            c["SMS_SIGNATURE"])
-    db.session.commit()
+    commit()
     return {"message": "如该手机号已在家庭医生处建档，验证码已发送", "expires_in": c["OTP_TTL_SECONDS"]}
 
 
@@ -116,12 +117,12 @@ def resident_login(body):
     outcome = otp.verify_login_code(body["phone"], body["code"], _otp_policy(), cipher(),
                                     body.get("resident_id"))
     if outcome.error is not None:
-        db.session.commit()  # the failed attempt counts
+        commit()  # the failed attempt counts
         raise outcome.error
     resident = outcome.resident
     if session is not None:
         wechat.link_openid(resident, session.openid)
-    db.session.commit()
+    commit()
     return _resident_login_body(resident)
 
 
@@ -150,7 +151,7 @@ def wechat_login(body):
         if resident is None:
             raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
         wechat.link_openid(resident, session.openid)
-        db.session.commit()
+        commit()
     return _resident_login_body(resident)
 
 
@@ -188,5 +189,5 @@ def logout(body):
             raise Unauthorized("刷新令牌与当前登录用户不符", code="TOKEN_INVALID")
         tokens.revoke_token(decoded["jti"], decoded.get("type", "refresh"), decoded["sub"],
                             dt.datetime.fromtimestamp(decoded["exp"], dt.timezone.utc))
-    db.session.commit()
+    commit()
     return None

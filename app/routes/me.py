@@ -4,8 +4,8 @@ from flask_smorest import Blueprint
 
 from app.auth import cipher, current_actor, login_required, request_context
 from app.schemas.me import MeSchema
+from app.tx import commit
 from services import me, residents
-from services.db import db
 
 blp = Blueprint("me", __name__, url_prefix="/me", description="居民本人")
 
@@ -18,6 +18,6 @@ def get_me():
     scope = current_actor().scope
     resident = residents.read_resident(scope.resident_id, scope, request_context())
     summary = me.summary(resident)
-    db.session.commit()
+    commit()
     return {"profile": residents.view(resident, cipher()), "contract": summary.contract,
             "upcoming": summary.upcoming}

@@ -12,14 +12,15 @@ from app.schemas.residents import (
     RevealRequestSchema,
     RevealResponseSchema,
 )
+from app.tx import commit, idempotent
 from services import audit, residents
-from services.db import db
 from services.pagination import paginate
 
 blp = Blueprint("residents", __name__, url_prefix="/residents", description="居民档案")
 
 
 @blp.route("", methods=["POST"])
+@idempotent
 @login_required("doctor", "admin")
 @blp.arguments(ResidentCreateSchema)
 @blp.response(201, ResidentSchema)
@@ -28,7 +29,7 @@ blp = Blueprint("residents", __name__, url_prefix="/residents", description="居
 def create_resident(body):
     """新建居民档案（身份证号加密存储，返回脱敏）"""
     resident = residents.create_resident(body, current_actor().scope, cipher(), request_context())
-    db.session.commit()
+    commit()
     return residents.view(resident, cipher())
 
 
@@ -47,7 +48,7 @@ def list_residents(args):
                  detail={"filters": {k: v for k, v in args.items() if k not in ("page", "page_size", "id_number", "q")},
                          "has_q": bool(args.get("q")), "has_id_number": bool(args.get("id_number")),
                          "count": len(page.items)})
-    db.session.commit()
+    commit()
     return page.as_dict([residents.view(r, cipher()) for r in page.items])
 
 
@@ -58,7 +59,7 @@ def list_residents(args):
 def get_resident(resident_id):
     """读取居民档案（居民本人只能读取自己的）"""
     resident = residents.read_resident(resident_id, current_actor().scope, request_context())
-    db.session.commit()
+    commit()
     return residents.view(resident, cipher())
 
 
@@ -71,7 +72,7 @@ def update_resident(body, resident_id):
     """修改居民档案（仅修改提交的字段）"""
     resident = residents.update_resident(resident_id, body, current_actor().scope, cipher(),
                                          request_context())
-    db.session.commit()
+    commit()
     return residents.view(resident, cipher())
 
 
@@ -84,5 +85,5 @@ def reveal(body, resident_id):
     """查看完整身份证号和手机号（写入审计日志）"""
     revealed = residents.reveal_resident(resident_id, current_actor().scope, cipher(),
                                          (body or {}).get("reason"), request_context())
-    db.session.commit()
+    commit()
     return {"id": revealed.resident.id, "id_number": revealed.id_number, "phone": revealed.phone}

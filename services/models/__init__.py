@@ -2,11 +2,12 @@
 from services.models.audit import AuditLog
 from services.models.auth import OtpCode, RevokedToken
 from services.models.contract import Contract
+from services.models.idempotency import IdempotencyRecord
 from services.models.org import Institution, MedicalCommunity, RoundPoint, Team
 from services.models.resident import Resident, ResidentTag
 from services.models.staff import LoginFailure, Staff
 
 __all__ = [
-    "AuditLog", "Contract", "Institution", "LoginFailure", "MedicalCommunity",
+    "AuditLog", "Contract", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",
     "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RoundPoint", "Staff", "Team",
 ]
