@@ -3,6 +3,8 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 
+from app.auth import current_actor, login_required
+from app.schemas.admin import InstitutionCreateSchema, TeamCreateSchema, TeamUpdateSchema
 from app.schemas.org import (
     InstitutionPageSchema,
     InstitutionQuerySchema,
@@ -13,7 +15,8 @@ from app.schemas.org import (
     TeamPageSchema,
     TeamQuerySchema,
 )
-from services import org
+from app.tx import commit, idempotent
+from services import admin, org
 from services.pagination import paginate
 
 blp = Blueprint("organisation", __name__, description="医共体、机构、家庭医生团队与巡诊点（公开）")
@@ -81,3 +84,40 @@ def list_round_points(args):
     """巡诊点：地点、所在村、所属机构"""
     stmt = org.round_points_query(args.get("institution_id"), args.get("village"))
     return paginate(stmt, args["page"], args["page_size"]).as_dict()
+
+
+@blp.route("/institutions", methods=["POST"])
+@idempotent
+@login_required("admin")
+@blp.arguments(InstitutionCreateSchema)
+@blp.response(201, InstitutionSchema)
+@blp.alt_response(409, description="机构编码已存在（INSTITUTION_CODE_TAKEN）")
+def create_institution(body):
+    """新建机构（管理员；村卫生室挂在乡镇卫生院或社区卫生服务中心下）"""
+    inst = admin.create_institution(body, current_actor().scope)
+    commit()
+    return inst
+
+
+@blp.route("/teams", methods=["POST"])
+@idempotent
+@login_required("admin")
+@blp.arguments(TeamCreateSchema)
+@blp.response(201, TeamCardSchema)
+@blp.alt_response(409, description="团队编码已存在（TEAM_CODE_TAKEN）")
+def create_team(body):
+    """新建家庭医生团队（管理员）"""
+    team = admin.create_team(body, current_actor().scope)
+    commit()
+    return _cards([team])[0]
+
+
+@blp.route("/teams/<int:team_id>", methods=["PATCH"])
+@login_required("admin")
+@blp.arguments(TeamUpdateSchema)
+@blp.response(200, TeamCardSchema)
+def update_team(body, team_id):
+    """修改团队（名称、团队长、每名医生签约上限等）"""
+    team = admin.update_team(team_id, body, current_actor().scope)
+    commit()
+    return _cards([team])[0]
