@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 
 from services import clock
 from services.db import db
@@ -28,7 +28,7 @@ def record(scope: Scope | None, action: str, *, resident: Resident | None = None
         at=clock.now(),
         actor_type=scope.kind if scope else "system",
         actor_id=scope.actor_id if scope else None,
-        actor_name=actor_name,
+        actor_name=actor_name or (scope.actor_name if scope else None),
         action=action,
         resident_id=resident.id if resident is not None else None,
         institution_id=resident.institution_id if resident is not None else (
@@ -46,7 +46,10 @@ def audit_query(scope: Scope, *, resident_id: int | None = None, action: str | N
                 actor_type: str | None = None, actor_id: int | None = None) -> Select:
     """Audit rows an admin may list: those about institutions in their scope."""
     stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
-    stmt = stmt.where(AuditLog.institution_id.in_(sorted(scope.institution_ids)))
+    visible = AuditLog.institution_id.in_(sorted(scope.institution_ids))
+    if scope.home_institution_id is None:  # the medical-community admin also sees community-level rows
+        visible = or_(visible, AuditLog.institution_id.is_(None))
+    stmt = stmt.where(visible)
     if resident_id is not None:
         stmt = stmt.where(AuditLog.resident_id == resident_id)
     if action:

@@ -28,6 +28,8 @@ class Scope:
     resident_id: int | None = None
     # The staff member's own institution (the default for new residents).
     home_institution_id: int | None = None
+    # Shown in the audit log next to the id.
+    actor_name: str | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -55,19 +57,22 @@ def scope_for_staff(staff: Staff) -> Scope:
         institution_id = staff.team.institution_id if staff.team else staff.institution_id
         ids = institution_subtree(institution_id) if institution_id else set()
         return Scope("staff", "doctor", staff.id, staff.community_id, frozenset(ids),
-                     team_id=staff.team_id, home_institution_id=institution_id)
+                     team_id=staff.team_id, home_institution_id=institution_id,
+                     actor_name=staff.username)
     if staff.institution_id is not None:
         ids = institution_subtree(staff.institution_id)
         return Scope("staff", "admin", staff.id, staff.community_id, frozenset(ids),
-                     home_institution_id=staff.institution_id)
+                     home_institution_id=staff.institution_id, actor_name=staff.username)
     ids = db.session.scalars(
         select(Institution.id).where(Institution.community_id == staff.community_id)
     ).all()
-    return Scope("staff", "admin", staff.id, staff.community_id, frozenset(ids))
+    return Scope("staff", "admin", staff.id, staff.community_id, frozenset(ids),
+                 actor_name=staff.username)
 
 
 def scope_for_resident(resident: Resident) -> Scope:
-    return Scope("resident", "resident", resident.id, resident_id=resident.id)
+    return Scope("resident", "resident", resident.id, resident_id=resident.id,
+                 actor_name=f"resident:{resident.id}")
 
 
 def resident_visible(scope: Scope) -> ColumnElement[bool]:

@@ -15,6 +15,7 @@ class AuditLogSchema(ma.Schema):
     at = LocalDateTime()
     actor_type = fields.String()
     actor_id = fields.Integer(allow_none=True)
+    actor_name = fields.String(allow_none=True, metadata={"description": "工作人员用户名；居民为 resident:<id>"})
     action = fields.String()
     resident_id = fields.Integer(allow_none=True)
     institution_id = fields.Integer(allow_none=True)

@@ -211,6 +211,7 @@ def test_reveal_returns_full_id_and_writes_audit(client, world):
     logs = client.get(f"/api/v1/audit-logs?resident_id={rid}&action=reveal",
                       headers=login(client, "admin_all")).get_json()
     assert logs["total"] == 1 and logs["items"][0]["actor_id"] == world.doctor_a.id
+    assert logs["items"][0]["actor_name"] == "doctor_a" and logs["items"][0]["ip"] == "10.1.2.3"
     assert client.get("/api/v1/audit-logs", headers=headers).status_code == 403
     # An institution admin of the other township does not see rows about this resident.
     admin_b_logs = client.get("/api/v1/audit-logs", headers=login(client, "admin_a")).get_json()
