@@ -7,6 +7,10 @@ bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '800
 workers = 1
 threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 accesslog = "-"
+# The path without the query string: queries can carry ID numbers or phone
+# numbers (?id_number=..., ?q=...), which must never reach a log in plaintext.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
 timeout = 60
 
 

@@ -28,7 +28,6 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = dt.timedelta(minutes=app.config["JWT_ACCESS_MINUTES"])
     app.config["JWT_REFRESH_TOKEN_EXPIRES"] = dt.timedelta(days=app.config["JWT_REFRESH_DAYS"])
-    app.config["RATELIMIT_HEADERS_ENABLED"] = True
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     if app.config["TRUSTED_PROXIES"]:

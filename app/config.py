@@ -66,6 +66,8 @@ def load_config(instance_path: str) -> dict:
         "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
         "OTP_RATE_LIMIT_PER_PHONE": _env("OTP_RATE_LIMIT_PER_PHONE", "1 per minute;5 per hour"),
         "OTP_RATE_LIMIT_PER_IP": _env("OTP_RATE_LIMIT_PER_IP", "20 per hour"),
+        # Against password spraying across many accounts from one address.
+        "STAFF_LOGIN_RATE_LIMIT_PER_IP": _env("STAFF_LOGIN_RATE_LIMIT_PER_IP", "30 per minute"),
         "RATELIMIT_STORAGE_URI": _env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         # Signing rules that the foundation already needs.

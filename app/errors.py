@@ -7,6 +7,7 @@ anything unexpected -> 500, logged with the request id, no internals.
 from __future__ import annotations
 
 import logging
+import time
 
 import marshmallow as ma
 from flask import Flask, g, jsonify
@@ -97,14 +98,24 @@ def handle_http_exception(error: HTTPException):
     if "message" in data and isinstance(data["message"], str):
         message = data["message"]
     if status == 429:
-        headers = dict(headers)
-        retry = getattr(error, "retry_after", None)
-        if retry:
-            headers["Retry-After"] = str(retry)
+        headers = {**headers, "Retry-After": str(_retry_after_seconds())}
     if status >= 500:
         return handle_unexpected(error)
     db.session.rollback()
     return error_response(status, code, message, errors=errors, headers=headers)
+
+
+def _retry_after_seconds() -> int:
+    """Seconds until the limit that was just hit resets (Flask-Limiter's window)."""
+    from app.extensions import limiter
+
+    try:
+        current = limiter.current_limit
+        if current is not None:
+            return max(1, int(current.reset_at - time.time()) + 1)
+    except Exception:  # noqa: BLE001 - a header must never turn a 429 into a 500
+        pass
+    return 60
 
 
 def _is_json_decode_error(errors: dict[str, list[str]]) -> bool:

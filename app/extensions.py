@@ -23,7 +23,9 @@ class FdocApi(Api):
 api = FdocApi()
 migrate = Migrate()
 jwt = JWTManager()
-limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+# Headers off: Flask-Limiter would otherwise put Retry-After on successful
+# responses too and rewrite ours; app.errors sets Retry-After on each 429.
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 def client_ip() -> str:

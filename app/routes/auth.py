@@ -54,6 +54,7 @@ def _wechat_settings() -> wechat.WechatSettings:
 
 
 @blp.route("/staff/login", methods=["POST"])
+@limiter.limit(lambda: current_app.config["STAFF_LOGIN_RATE_LIMIT_PER_IP"], scope="staff-login-ip")
 @blp.arguments(StaffLoginSchema)
 @blp.response(200, StaffLoginResponseSchema)
 @blp.alt_response(401, description="用户名或密码错误（INVALID_CREDENTIALS）")

@@ -34,3 +34,17 @@ def test_no_create_all_in_production_paths():
                         if "create_all(" in fh.read():
                             offenders.append(os.path.join(dirpath, name))
     assert offenders == []
+
+
+def test_foreign_keys_are_enforced(app):
+    """SQLite enforces foreign keys too (PRAGMA foreign_keys=ON), like PostgreSQL."""
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        db.session.execute(text(
+            "INSERT INTO round_points (institution_id, name, village, created_at) "
+            "VALUES (424242, 'x', 'y', CURRENT_TIMESTAMP)"))
+        db.session.flush()
+    db.session.rollback()
