@@ -86,6 +86,8 @@ def load_config(instance_path: str) -> dict:
             "SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/"
         ),
         "JSON_SORT_KEYS": False,
+        # Requests larger than this are refused with 413 (sync pushes come later; 2 MB is ample).
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
     }
     return cfg
 

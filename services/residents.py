@@ -113,9 +113,18 @@ def _check_institution(institution_id: int | None, scope: Scope) -> int:
     return institution_id
 
 
-def _check_residence(floating: bool, since: dt.date | None) -> None:
+def _clean_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise ValidationFailed.field("name", "姓名不能为空")
+    return name
+
+
+def _check_residence(floating: bool, since: dt.date | None, birth_date: dt.date) -> None:
     if since is not None and since > clock.today():
         raise ValidationFailed.field("residence_since", "居住起始日期不能晚于今天")
+    if since is not None and since < birth_date:
+        raise ValidationFailed.field("residence_since", "居住起始日期不能早于出生日期")
     if floating and since is None:
         raise ValidationFailed.field("residence_since", "流动人口须填写在本地居住的起始日期")
 
@@ -169,12 +178,12 @@ def create_resident(data: dict, scope: Scope, cipher: PiiCipher,
     phone = _parse_phone(data.get("phone"))
     institution_id = _check_institution(data.get("institution_id") or scope.home_institution_id, scope)
     floating = bool(data.get("floating", False))
-    _check_residence(floating, data.get("residence_since"))
+    _check_residence(floating, data.get("residence_since"), birth_date)
     id_hash = cipher.lookup_hash(number)
     _ensure_unique(id_hash)
     resident = Resident(
         institution_id=institution_id,
-        name=data["name"].strip(),
+        name=_clean_name(data["name"]),
         id_number_encrypted=cipher.encrypt(number),
         id_number_hash=id_hash,
         birth_date=birth_date,
@@ -217,11 +226,11 @@ def update_resident(resident_id: int, data: dict, scope: Scope, cipher: PiiCiphe
         changed.append("institution_id")
     for key in ("name", "address", "village", "floating", "residence_since"):
         if key in data:
-            value = data[key].strip() if key == "name" and data[key] else data[key]
+            value = _clean_name(data[key]) if key == "name" else data[key]
             if getattr(resident, key) != value:
                 setattr(resident, key, value)
                 changed.append(key)
-    _check_residence(bool(resident.floating), resident.residence_since)
+    _check_residence(bool(resident.floating), resident.residence_since, resident.birth_date)
     if "tags" in data:
         before = resident.recorded_tags
         _set_tags(resident, data["tags"] or [])

@@ -47,7 +47,7 @@ def list_residents(args):
     audit.record(scope, "search", ctx=request_context(),
                  detail={"filters": {k: v for k, v in args.items() if k not in ("page", "page_size", "id_number", "q")},
                          "has_q": bool(args.get("q")), "has_id_number": bool(args.get("id_number")),
-                         "count": len(page.items)})
+                         "count": len(page.items), "resident_ids": [r.id for r in page.items]})
     commit()
     return page.as_dict([residents.view(r, cipher()) for r in page.items])
 

@@ -24,6 +24,13 @@ def test_malformed_json_is_400(client, world):
     assert r.get_json() == {"code": "MALFORMED_REQUEST", "message": "请求体不是有效的 JSON"}
 
 
+def test_oversized_body_is_413(app, client, world):
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    headers = {**login(client, "doctor_a"), "Content-Type": "application/json"}
+    r = client.post("/api/v1/residents", data='{"name": "' + "x" * 2000 + '"}', headers=headers)
+    assert r.status_code == 413 and r.get_json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
 def test_wrong_types_give_field_messages_in_chinese(client, world):
     headers = login(client, "doctor_a")
     r = client.post("/api/v1/residents", json={"name": 5, "id_number": "11010519491231002X",

@@ -224,3 +224,26 @@ def test_community_admin_must_name_an_institution(client, world):
     assert resp.status_code == 422 and "institution_id" in resp.get_json()["errors"]
     resp = create(client, headers, institution_id=world.village_b.id)
     assert resp.status_code == 201 and resp.get_json()["institution_id"] == world.village_b.id
+
+
+def test_whitespace_name_and_residence_before_birth_are_refused(client, world):
+    headers = login(client, "doctor_a")
+    r = create(client, headers, name="   ")
+    assert r.status_code == 422 and r.get_json()["errors"] == {"name": ["姓名不能为空"]}
+    r = create(client, headers, floating=True, residence_since="1940-01-01")
+    assert r.status_code == 422 and r.get_json()["errors"] == {"residence_since": ["居住起始日期不能早于出生日期"]}
+    r = create(client, headers, name="  刘  秀英 ", consent={"scope": ["health_management"],
+                                                             "given_at": "2026-01-05T09:00:00"})
+    assert r.status_code == 422 and "consent.given_at" in r.get_json()["errors"]
+    assert db.session.scalar(select(Resident.id)) is None
+    r = create(client, headers, name="  刘  秀英 ")
+    assert r.status_code == 201 and r.get_json()["name"] == "刘 秀英"
+
+
+def test_list_reads_are_audited_with_the_residents_shown(client, world):
+    a = make_resident(world.thc_a, name="王一", birth=dt.date(1970, 3, 3))
+    headers = login(client, "doctor_a")
+    client.get("/api/v1/residents?q=王", headers=headers)
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "search")).one()
+    assert row.detail["resident_ids"] == [a.id] and row.detail["has_q"] is True
+    assert "王" not in str(row.detail)  # search terms may be personal data: not kept
