@@ -13,10 +13,13 @@ from flask import current_app, g, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
+    decode_token,
     get_jwt,
     get_jwt_identity,
     verify_jwt_in_request,
 )
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 
 from app.errors import error_response
 from app.extensions import jwt
@@ -100,6 +103,24 @@ def login_required(*roles: str, refresh: bool = False):
 
 def current_token() -> dict:
     return get_jwt()
+
+
+def optional_resident_id() -> int | None:
+    """The signed-in resident's id if the request carries a valid resident token."""
+    verify_jwt_in_request(optional=True)
+    kind, _, raw_id = (get_jwt_identity() or "").partition(":")
+    return int(raw_id) if kind == "resident" and raw_id.isdigit() else None
+
+
+def decode_own_refresh_token(raw: str, subject: str) -> dict:
+    """Decode a refresh token the caller wants revoked; it must be their own."""
+    try:
+        decoded = decode_token(raw, allow_expired=True)
+    except (JWTExtendedException, PyJWTError) as exc:
+        raise Unauthorized("刷新令牌无效", code="TOKEN_INVALID") from exc
+    if decoded.get("sub") != subject or decoded.get("type") != "refresh":
+        raise Unauthorized("刷新令牌与当前登录用户不符", code="TOKEN_INVALID")
+    return decoded
 
 
 def request_context() -> RequestContext:

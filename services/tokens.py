@@ -16,6 +16,12 @@ def revoke_token(jti: str, token_type: str, subject: str, expires_at: dt.datetim
                                     expires_at=expires_at, revoked_at=clock.now()))
 
 
+def revoke_claims(claims: dict) -> None:
+    """Revoke a decoded JWT (its jti, type, subject and expiry)."""
+    revoke_token(claims["jti"], claims.get("type", "access"), claims["sub"],
+                 dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))
+
+
 def is_revoked(jti: str) -> bool:
     return db.session.scalar(select(RevokedToken.jti).where(RevokedToken.jti == jti)) is not None
 

@@ -55,3 +55,19 @@ def link_openid(resident: Resident, openid: str) -> None:
     if other is not None and other.id != resident.id:
         raise Conflict("该微信账号已绑定其他居民", code="WECHAT_ALREADY_LINKED")
     resident.wechat_openid = openid
+
+
+def sign_in(openid: str, signed_in_resident_id: int | None) -> Resident:
+    """The resident for this WeChat account. An account not yet linked is
+    linked to the resident who is already signed in (after an SMS-code
+    login); with nobody signed in it is refused."""
+    resident = resident_for_openid(openid)
+    if resident is not None:
+        return resident
+    if signed_in_resident_id is None:
+        raise Unauthorized("该微信尚未绑定居民，请先使用手机号验证码登录完成绑定", code="WECHAT_NOT_LINKED")
+    resident = db.session.get(Resident, signed_in_resident_id)
+    if resident is None:
+        raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
+    link_openid(resident, openid)
+    return resident

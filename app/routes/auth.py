@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_jwt_extended import decode_token, get_jwt
-from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_jwt_extended import create_access_token, get_jwt
 from flask_smorest import Blueprint
-from jwt import PyJWTError
 
-from app.auth import cipher, issue_tokens, login_required
+from app.auth import cipher, decode_own_refresh_token, issue_tokens, login_required, optional_resident_id
 from app.extensions import limiter
 from app.schemas.auth import (
     LogoutSchema,
@@ -21,8 +19,6 @@ from app.schemas.auth import (
 )
 from app.tx import commit
 from services import otp, staff_auth, tokens, wechat
-from services.db import db
-from services.errors import Unauthorized
 from services.phones import PhoneError, normalize_mobile
 from services.reminders.channels import build_sms_channel
 
@@ -137,22 +133,9 @@ def wechat_login(body):
     已绑定的微信直接登录。未绑定时：若请求带有居民的访问令牌（先用手机号验证码登录），
     则把该微信绑定到此居民并登录；否则返回 401 WECHAT_NOT_LINKED。
     """
-    from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
-
     session = wechat.code_to_session(_wechat_settings(), body["code"])
-    resident = wechat.resident_for_openid(session.openid)
-    if resident is None:
-        verify_jwt_in_request(optional=True)
-        identity = get_jwt_identity()
-        if not identity or not identity.startswith("resident:"):
-            raise Unauthorized("该微信尚未绑定居民，请先使用手机号验证码登录完成绑定",
-                               code="WECHAT_NOT_LINKED")
-        from services.models import Resident
-        resident = db.session.get(Resident, int(identity.split(":", 1)[1]))
-        if resident is None:
-            raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
-        wechat.link_openid(resident, session.openid)
-        commit()
+    resident = wechat.sign_in(session.openid, optional_resident_id())
+    commit()
     return _resident_login_body(resident)
 
 
@@ -161,8 +144,6 @@ def wechat_login(body):
 @blp.response(200, RefreshResponseSchema)
 def refresh():
     """用刷新令牌换取新的访问令牌（Authorization: Bearer <refresh_token>）"""
-    from flask_jwt_extended import create_access_token
-
     claims = get_jwt()
     token = create_access_token(identity=claims["sub"], additional_claims={"role": claims.get("role")})
     return {"access_token": token, "token_type": "Bearer",
@@ -175,20 +156,10 @@ def refresh():
 @blp.response(204)
 def logout(body):
     """注销：吊销当前访问令牌，以及请求体中可选的刷新令牌"""
-    import datetime as dt
-
     claims = get_jwt()
-    tokens.revoke_token(claims["jti"], claims.get("type", "access"), claims["sub"],
-                        dt.datetime.fromtimestamp(claims["exp"], dt.timezone.utc))
+    tokens.revoke_claims(claims)
     refresh_token = (body or {}).get("refresh_token")
     if refresh_token:
-        try:
-            decoded = decode_token(refresh_token, allow_expired=True)
-        except (JWTExtendedException, PyJWTError) as exc:
-            raise Unauthorized("刷新令牌无效", code="TOKEN_INVALID") from exc
-        if decoded.get("sub") != claims["sub"]:
-            raise Unauthorized("刷新令牌与当前登录用户不符", code="TOKEN_INVALID")
-        tokens.revoke_token(decoded["jti"], decoded.get("type", "refresh"), decoded["sub"],
-                            dt.datetime.fromtimestamp(decoded["exp"], dt.timezone.utc))
+        tokens.revoke_claims(decode_own_refresh_token(refresh_token, claims["sub"]))
     commit()
     return None

@@ -112,6 +112,18 @@ def test_logout_revokes_access_and_refresh_tokens(client, world):
     assert refresh.status_code == 401 and refresh.get_json()["code"] == "TOKEN_REVOKED"
 
 
+def test_logout_refuses_someone_elses_or_non_refresh_token(client, world):
+    mine = client.post(STAFF_LOGIN, json={"username": "doctor_a", "password": PASSWORD}).get_json()
+    theirs = client.post(STAFF_LOGIN, json={"username": "doctor_b", "password": PASSWORD}).get_json()
+    access = {"Authorization": f"Bearer {mine['access_token']}"}
+    for token in (theirs["refresh_token"], mine["access_token"], "garbage"):
+        r = client.post("/api/v1/auth/logout", json={"refresh_token": token}, headers=access)
+        assert r.status_code == 401 and r.get_json()["code"] == "TOKEN_INVALID"
+    assert db.session.scalar(select(func.count()).select_from(RevokedToken)) == 0  # nothing half-done
+    other = {"Authorization": f"Bearer {theirs['access_token']}"}
+    assert client.get("/api/v1/residents", headers=other).status_code == 200
+
+
 def test_deactivated_staff_loses_access_at_once(client, world):
     headers = login(client, "doctor_a")
     db.session.get(Staff, world.doctor_a.id).active = False
