@@ -34,7 +34,19 @@ def create_app(overrides: dict | None = None) -> Flask:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
+    from werkzeug.routing import IntegerConverter
+
     from app import schemas  # noqa: F401  (Chinese marshmallow messages)
+    from app.schemas.common import INT_MAX
+
+    class IdConverter(IntegerConverter):
+        """<int:...> path ids beyond the 32-bit key range simply do not match (404)."""
+
+        def __init__(self, url_map, *args, **kwargs):
+            kwargs.setdefault("max", INT_MAX)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = IdConverter
     from app.errors import register_error_handlers
     from app.extensions import api, jwt, limiter, migrate
     from services import models  # noqa: F401  (register every table)

@@ -7,7 +7,7 @@ import requests
 from sqlalchemy import select
 
 from services.db import db
-from services.errors import Conflict, TooManyRequests, Unauthorized, UpstreamError
+from services.errors import Conflict, DomainError, TooManyRequests, Unauthorized, UpstreamError
 from services.models import Resident
 
 
@@ -55,6 +55,18 @@ def link_openid(resident: Resident, openid: str) -> None:
     if other is not None and other.id != resident.id:
         raise Conflict("该微信账号已绑定其他居民", code="WECHAT_ALREADY_LINKED")
     resident.wechat_openid = openid
+
+
+def try_link(resident: Resident, settings: WechatSettings, js_code: str) -> str | None:
+    """Link the WeChat account behind `js_code` to the resident if WeChat
+    agrees; returns the error code when it could not (the link is optional,
+    so a failure here must not undo a successful SMS-code login)."""
+    try:
+        session = code_to_session(settings, js_code)
+        link_openid(resident, session.openid)
+    except DomainError as exc:
+        return exc.code
+    return None
 
 
 def sign_in(openid: str, signed_in_resident_id: int | None) -> Resident:

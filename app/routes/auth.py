@@ -107,26 +107,28 @@ def _resident_login_body(resident) -> dict:
 @blp.alt_response(401, description="验证码错误或过期（OTP_INVALID）")
 @blp.alt_response(409, description="一个手机号关联多位居民（RESIDENT_CHOICE_REQUIRED，附 candidates）")
 def resident_login(body):
-    """居民手机号 + 验证码登录；可同时传 wechat_code 绑定微信"""
-    session = None
-    if body.get("wechat_code"):
-        session = wechat.code_to_session(_wechat_settings(), body["wechat_code"])
+    """居民手机号 + 验证码登录；可同时传 wechat_code 绑定微信
+
+    绑定微信是附带操作：微信不可用或 code 无效时仍然登录成功，
+    `wechat_link_error` 给出未绑定的原因（如 WECHAT_UNAVAILABLE）。
+    """
     outcome = otp.verify_login_code(body["phone"], body["code"], _otp_policy(), cipher(),
                                     body.get("resident_id"))
     if outcome.error is not None:
         commit()  # the failed attempt counts
         raise outcome.error
-    resident = outcome.resident
-    if session is not None:
-        wechat.link_openid(resident, session.openid)
+    link_error = None
+    if body.get("wechat_code"):
+        link_error = wechat.try_link(outcome.resident, _wechat_settings(), body["wechat_code"])
     commit()
-    return _resident_login_body(resident)
+    return {**_resident_login_body(outcome.resident), "wechat_link_error": link_error}
 
 
 @blp.route("/wechat/login", methods=["POST"])
 @blp.arguments(WechatLoginSchema)
 @blp.response(200, ResidentLoginResponseSchema)
 @blp.alt_response(401, description="微信尚未绑定居民（WECHAT_NOT_LINKED）或 code 无效")
+@blp.alt_response(502, description="微信接口不可用（WECHAT_UNAVAILABLE）")
 def wechat_login(body):
     """微信小程序登录（jscode2session）
 

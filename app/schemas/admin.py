@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, LocalDateTime, PageQuerySchema, page_schema
+from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, page_schema
 from services.models.org import INSTITUTION_TYPES
 from services.models.staff import STAFF_ROLES, TEAM_ROLES
 
@@ -14,16 +14,16 @@ class InstitutionCreateSchema(BaseSchema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     type = fields.String(required=True, validate=validate.OneOf(INSTITUTION_TYPES))
-    parent_id = fields.Integer(allow_none=True)
+    parent_id = Int(allow_none=True)
     address = fields.String(allow_none=True, validate=validate.Length(max=200))
     phone = fields.String(allow_none=True, validate=validate.Length(max=30))
 
 
 class TeamCreateSchema(BaseSchema):
-    institution_id = fields.Integer(required=True)
+    institution_id = Int(required=True)
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    capacity_per_doctor = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100000),
+    capacity_per_doctor = Int(allow_none=True, validate=validate.Range(min=1, max=100000),
                                          metadata={"description": "每名医生签约上限；为空则用系统默认（2000）"})
     service_area = fields.String(allow_none=True, validate=validate.Length(max=500))
     phone = fields.String(allow_none=True, validate=validate.Length(max=30))
@@ -32,8 +32,8 @@ class TeamCreateSchema(BaseSchema):
 
 class TeamUpdateSchema(BaseSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
-    lead_doctor_id = fields.Integer(allow_none=True)
-    capacity_per_doctor = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=100000))
+    lead_doctor_id = Int(allow_none=True)
+    capacity_per_doctor = Int(allow_none=True, validate=validate.Range(min=1, max=100000))
     service_area = fields.String(allow_none=True, validate=validate.Length(max=500))
     phone = fields.String(allow_none=True, validate=validate.Length(max=30))
     introduction = fields.String(allow_none=True, validate=validate.Length(max=1000))
@@ -45,9 +45,9 @@ class StaffCreateSchema(BaseSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=60))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=200))
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
-    team_id = fields.Integer(allow_none=True, metadata={"description": "role=doctor 时必填"})
+    team_id = Int(allow_none=True, metadata={"description": "role=doctor 时必填"})
     team_role = fields.String(allow_none=True, validate=validate.OneOf(TEAM_ROLES))
-    institution_id = fields.Integer(allow_none=True, metadata={"description": "role=admin：所管机构；为空表示医共体管理员"})
+    institution_id = Int(allow_none=True, metadata={"description": "role=admin：所管机构；为空表示医共体管理员"})
 
 
 class StaffUpdateSchema(BaseSchema):
@@ -55,7 +55,7 @@ class StaffUpdateSchema(BaseSchema):
     password = fields.String(load_only=True, validate=validate.Length(max=200))
     active = fields.Boolean()
     unlock = fields.Boolean(metadata={"description": "true：解除登录失败锁定"})
-    team_id = fields.Integer()
+    team_id = Int()
     team_role = fields.String(validate=validate.OneOf(TEAM_ROLES))
 
 
@@ -63,12 +63,12 @@ class StaffSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
+    id = Int()
     username = fields.String()
     name = fields.String()
     role = fields.String()
-    institution_id = fields.Integer(allow_none=True)
-    team_id = fields.Integer(allow_none=True)
+    institution_id = Int(allow_none=True)
+    team_id = Int(allow_none=True)
     team_role = fields.String(allow_none=True)
     active = fields.Boolean()
     locked_until = LocalDateTime(allow_none=True)
@@ -76,8 +76,8 @@ class StaffSchema(ma.Schema):
 
 
 class StaffQuerySchema(PageQuerySchema):
-    team_id = fields.Integer()
-    institution_id = fields.Integer()
+    team_id = Int()
+    institution_id = Int()
     role = fields.String(validate=validate.OneOf(STAFF_ROLES))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import LocalDateTime, PageQuerySchema, page_schema
+from app.schemas.common import Int, LocalDateTime, PageQuerySchema, page_schema
 from services.models.audit import AUDIT_ACTIONS
 
 
@@ -11,14 +11,14 @@ class AuditLogSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
+    id = Int()
     at = LocalDateTime()
     actor_type = fields.String()
-    actor_id = fields.Integer(allow_none=True)
+    actor_id = Int(allow_none=True)
     actor_name = fields.String(allow_none=True, metadata={"description": "工作人员用户名；居民为 resident:<id>"})
     action = fields.String()
-    resident_id = fields.Integer(allow_none=True)
-    institution_id = fields.Integer(allow_none=True)
+    resident_id = Int(allow_none=True)
+    institution_id = Int(allow_none=True)
     ip = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
@@ -26,10 +26,10 @@ class AuditLogSchema(ma.Schema):
 
 
 class AuditQuerySchema(PageQuerySchema):
-    resident_id = fields.Integer()
+    resident_id = Int()
     action = fields.String(validate=validate.OneOf(AUDIT_ACTIONS))
     actor_type = fields.String(validate=validate.OneOf(("staff", "resident", "system")))
-    actor_id = fields.Integer()
+    actor_id = Int()
 
 
 AuditPageSchema = page_schema(AuditLogSchema, "AuditLogPage")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema
+from app.schemas.common import BaseSchema, Int
 
 
 class StaffLoginSchema(BaseSchema):
@@ -16,15 +16,15 @@ class UserSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
+    id = Int()
     username = fields.String()
     name = fields.String()
     role = fields.String(metadata={"description": "doctor | admin"})
-    institution_id = fields.Integer(allow_none=True)
-    team_id = fields.Integer(allow_none=True, metadata={"description": "管理员为 null"})
+    institution_id = Int(allow_none=True)
+    team_id = Int(allow_none=True, metadata={"description": "管理员为 null"})
     team_role = fields.String(allow_none=True,
                               metadata={"description": "doctor | nurse | public_health | village_doctor"})
-    community_id = fields.Integer()
+    community_id = Int()
 
 
 class TokensSchema(ma.Schema):
@@ -34,7 +34,7 @@ class TokensSchema(ma.Schema):
     access_token = fields.String()
     refresh_token = fields.String()
     token_type = fields.String()
-    expires_in = fields.Integer(metadata={"description": "访问令牌有效秒数"})
+    expires_in = Int(metadata={"description": "访问令牌有效秒数"})
 
 
 class StaffLoginResponseSchema(TokensSchema):
@@ -45,7 +45,7 @@ class ResidentIdentitySchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
+    id = Int()
     name = fields.String()
     role = fields.String()
     wechat_linked = fields.Boolean()
@@ -53,6 +53,8 @@ class ResidentIdentitySchema(ma.Schema):
 
 class ResidentLoginResponseSchema(TokensSchema):
     resident = fields.Nested(ResidentIdentitySchema)
+    wechat_link_error = fields.String(allow_none=True, metadata={
+        "description": "仅 /auth/resident/login 带 wechat_code 时：未能绑定微信的原因代码，成功为 null"})
 
 
 class OtpRequestSchema(BaseSchema):
@@ -61,13 +63,13 @@ class OtpRequestSchema(BaseSchema):
 
 class OtpAcceptedSchema(ma.Schema):
     message = fields.String()
-    expires_in = fields.Integer()
+    expires_in = Int()
 
 
 class ResidentLoginSchema(BaseSchema):
     phone = fields.String(required=True, validate=validate.Length(min=1, max=30))
     code = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="验证码应为6位数字"))
-    resident_id = fields.Integer(metadata={"description": "一个手机号关联多位居民时，指定登录哪一位"})
+    resident_id = Int(metadata={"description": "一个手机号关联多位居民时，指定登录哪一位"})
     wechat_code = fields.String(validate=validate.Length(min=1, max=200),
                                 metadata={"description": "可选：同时绑定微信（wx.login 的 code）"})
 
@@ -83,4 +85,4 @@ class LogoutSchema(BaseSchema):
 class RefreshResponseSchema(ma.Schema):
     access_token = fields.String()
     token_type = fields.String()
-    expires_in = fields.Integer()
+    expires_in = Int()

@@ -7,6 +7,19 @@ from marshmallow import fields, validate
 from services import clock
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 1_000_000
+# Ids are 32-bit integer columns; larger input would fail in the database.
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+class Int(fields.Integer):
+    """An integer the database can hold: out-of-range input is a 422, not a 500."""
+
+    def _validated(self, value):
+        number = super()._validated(value)
+        if number is not None and not INT_MIN <= number <= INT_MAX:
+            raise self.make_error("too_large")
+        return number
 
 
 class BaseSchema(ma.Schema):
@@ -27,8 +40,8 @@ class LocalDateTime(fields.DateTime):
 
 
 class PageQuerySchema(BaseSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    page_size = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    page = Int(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    page_size = Int(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:

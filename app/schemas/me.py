@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields
 
+from app.schemas.common import Int
 from app.schemas.residents import ResidentSchema
 
 
@@ -10,9 +11,9 @@ class ContractSummarySchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
+    id = Int()
     status = fields.String()
-    team_id = fields.Integer()
+    team_id = Int()
     team_name = fields.Function(lambda c: c.team.name)
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, LocalDateTime, PageQuerySchema, TagSchema, page_schema
+from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, TagSchema, page_schema
 from services.models.resident import CONSENT_SCOPES, TAG_LABELS
 
 TAG_CODES = tuple(TAG_LABELS)
@@ -30,7 +30,7 @@ class ResidentCreateSchema(BaseSchema):
                        metadata={"description": "重点人群标签代码；elderly、child 由出生日期自动计算，传入时忽略"})
     floating = fields.Boolean(load_default=False, metadata={"description": "流动人口（非本地户籍常住）"})
     residence_since = fields.Date(allow_none=True, metadata={"description": "在本地居住的起始日期；流动人口必填"})
-    institution_id = fields.Integer(metadata={"description": "所属机构，默认为操作者所在机构"})
+    institution_id = Int(metadata={"description": "所属机构，默认为操作者所在机构"})
     consent = fields.Nested(ConsentInSchema, allow_none=True)
 
 
@@ -43,7 +43,7 @@ class ResidentUpdateSchema(BaseSchema):
     tags = fields.List(fields.String(validate=validate.OneOf(TAG_CODES)))
     floating = fields.Boolean()
     residence_since = fields.Date(allow_none=True)
-    institution_id = fields.Integer()
+    institution_id = Int()
     consent = fields.Nested(ConsentInSchema, allow_none=True)
 
 
@@ -52,7 +52,7 @@ class ConsentOutSchema(ma.Schema):
         ordered = True
 
     given_at = LocalDateTime(allow_none=True)
-    witnessed_by_id = fields.Integer(allow_none=True)
+    witnessed_by_id = Int(allow_none=True)
     scope = fields.List(fields.String())
 
 
@@ -84,7 +84,7 @@ class ResidentSchema(ma.Schema):
     institution_id = fields.Function(lambda v: v.resident.institution_id)
     birth_date = fields.Function(lambda v: v.resident.birth_date.isoformat())
     sex = fields.Function(lambda v: v.resident.sex)
-    age = fields.Integer()
+    age = Int()
     consent = fields.Function(lambda v: ConsentOutSchema().dump(_consent(v)) if _consent(v) else None)
     wechat_linked = fields.Function(lambda v: v.resident.wechat_openid is not None)
     created_at = fields.Function(lambda v: LocalDateTime()._serialize(v.resident.created_at, None, None))
@@ -96,7 +96,7 @@ class ResidentQuerySchema(PageQuerySchema):
     village = fields.String()
     tag = fields.String(validate=validate.OneOf(TAG_CODES))
     id_number = fields.String(metadata={"description": "精确匹配身份证号（通过密钥哈希）"})
-    institution_id = fields.Integer()
+    institution_id = Int()
 
 
 class RevealRequestSchema(BaseSchema):
@@ -107,7 +107,7 @@ class RevealResponseSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
+    id = Int()
     id_number = fields.String()
     phone = fields.String(allow_none=True)
 

@@ -288,6 +288,18 @@ def test_wechat_code_with_resident_login_links_in_one_step(app, world, capsys):
     assert db.session.get(Resident, resident.id).wechat_openid == "openid-xyz"
 
 
+def test_sms_login_succeeds_when_wechat_link_fails(client, world, capsys):
+    resident = make_resident(world.thc_a, phone="13700001234", birth=dt.date(1970, 1, 1))
+    client.post("/api/v1/auth/otp", json={"phone": "13700001234"})
+    code = _otp_from_console(capsys, "+8613700001234")
+    r = client.post("/api/v1/auth/resident/login",
+                    json={"phone": "13700001234", "code": code, "wechat_code": "any"})  # WeChat unreachable
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["resident"]["id"] == resident.id and body["resident"]["wechat_linked"] is False
+    assert body["wechat_link_error"] == "WECHAT_UNAVAILABLE"
+
+
 def test_wechat_unreachable_is_502_not_500(client, world):
     r = client.post("/api/v1/auth/wechat/login", json={"code": "whatever"})
     assert r.status_code == 502

@@ -47,9 +47,23 @@ def test_wrong_types_give_field_messages_in_chinese(client, world):
     assert r.status_code == 422 and r.get_json()["errors"] == {"_schema": ["输入类型无效，应为 JSON 对象"]}
 
 
+def test_integers_beyond_the_database_range_are_4xx_not_500(client, world):
+    headers = login(client, "admin_all")
+    huge = 2**63 + 5
+    r = client.get(f"/api/v1/residents/{huge}", headers=headers)
+    assert r.status_code == 404 and r.get_json()["code"] == "NOT_FOUND"
+    r = client.get(f"/api/v1/audit-logs?resident_id={huge}", headers=headers)
+    assert r.status_code == 422 and r.get_json()["errors"] == {"resident_id": ["数字过大"]}
+    r = client.get(f"/api/v1/round-points?page={huge}")
+    assert r.status_code == 422 and "page" in r.get_json()["errors"]
+    r = client.post("/api/v1/residents", json={"name": "x", "id_number": "11010519491231002X",
+                                               "institution_id": 2**31}, headers=headers)
+    assert r.status_code == 422 and r.get_json()["errors"] == {"institution_id": ["数字过大"]}
+
+
 def test_query_validation_is_422(client, world):
     r = client.get("/api/v1/teams?page=0")
-    assert r.status_code == 422 and r.get_json()["errors"] == {"page": ["须大于或等于 1"]}
+    assert r.status_code == 422 and r.get_json()["errors"] == {"page": ["须大于或等于 1 且小于或等于 1000000"]}
 
 
 def test_unexpected_error_is_500_logged_with_request_id_and_no_internals(app, client, caplog):
