@@ -21,6 +21,7 @@ migrate: install
 	$(FLASK) db upgrade
 
 seed: install
+	$(FLASK) catalog load
 	$(FLASK) demo seed
 
 run: migrate seed serve

@@ -61,6 +61,51 @@ def scheduler_run_job(job_id: str) -> None:
     click.echo(f"{job_id} done")
 
 
+catalog_cli = AppGroup("catalog", help="服务包目录（packages_catalog/）")
+
+
+def _catalog_dir() -> str:
+    from services.catalog import CATALOG_DIR
+
+    return current_app.config.get("PACKAGES_CATALOG_DIR") or CATALOG_DIR
+
+
+@catalog_cli.command("check")
+def catalog_check() -> None:
+    """Validate every package file; print every problem as file: field: reason; exit 1 if any."""
+    from services.catalog import scan_directory
+
+    definitions, errors = scan_directory(_catalog_dir())
+    if errors:
+        for error in errors:
+            for line in error.lines():
+                click.echo(line, err=True)
+        raise SystemExit(1)
+    for d in definitions:
+        click.echo(f"ok  {d.code:14} v{d.version}  {d.name}  list {d.list_value_fen} fen, self-pay {d.self_pay_fen} fen")
+    click.echo(f"{len(definitions)} packages valid")
+
+
+@catalog_cli.command("load")
+def catalog_load() -> None:
+    """Load the catalog (idempotent; a changed file becomes a new version)."""
+    from services import packages
+    from services.catalog import CatalogError, load_directory
+    from services.db import db
+
+    try:
+        definitions = load_directory(_catalog_dir())
+    except CatalogError as exc:
+        click.echo(f"catalog error: {exc}", err=True)
+        raise SystemExit(1) from exc
+    result = packages.load_catalog(definitions)
+    db.session.commit()
+    for code, version in result.created:
+        click.echo(f"loaded   {code} v{version}")
+    click.echo(f"{len(result.created)} new versions, {len(result.unchanged)} unchanged")
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
+    app.cli.add_command(catalog_cli)
     app.cli.add_command(scheduler_cli)

@@ -72,6 +72,11 @@ def load_config(instance_path: str) -> dict:
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         # Signing rules that the foundation already needs.
         "TEAM_CAPACITY_PER_DOCTOR": _int("TEAM_CAPACITY_PER_DOCTOR", 2000),
+        # Contract term in months (2025 policy allows flexible terms) and the
+        # residence floating residents need before they can sign.
+        "CONTRACT_TERM_MONTHS": _int("CONTRACT_TERM_MONTHS", 12),
+        "MIN_RESIDENCE_MONTHS": _int("MIN_RESIDENCE_MONTHS", 6),
+        "PACKAGES_CATALOG_DIR": _env("PACKAGES_CATALOG_DIR", None),
         # Reverse proxies in front of the app (for the client address in audit rows).
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),

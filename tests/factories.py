@@ -121,3 +121,19 @@ def login(client, username: str, password: str = PASSWORD) -> dict:
     resp = client.post("/api/v1/auth/staff/login", json={"username": username, "password": password})
     assert resp.status_code == 200, resp.get_json()
     return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+
+def resident_headers(resident_id: int) -> dict:
+    """A resident's access token, as the SMS-code login would issue it."""
+    from flask_jwt_extended import create_access_token
+
+    token = create_access_token(identity=f"resident:{resident_id}", additional_claims={"role": "resident"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def load_catalog() -> None:
+    from services import packages
+    from services.catalog import CATALOG_DIR, load_directory
+
+    packages.load_catalog(load_directory(CATALOG_DIR))
+    db.session.commit()
