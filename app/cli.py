@@ -12,11 +12,19 @@ demo_cli = AppGroup("demo", help="演示数据")
 def demo_seed() -> None:
     """Create the demo medical community, staff and 200 residents (idempotent)."""
     from services import demo
+    from services.contracts import ContractSettings
     from services.db import db
+    from services.demo_contracts import seed_demo_contracts
 
     result = demo.seed_demo(current_app.extensions["pii_cipher"])
     db.session.commit()
+    c = current_app.config
+    signed = seed_demo_contracts(ContractSettings(c["CONTRACT_TERM_MONTHS"], c["MIN_RESIDENCE_MONTHS"],
+                                                  c["TEAM_CAPACITY_PER_DOCTOR"]))
+    db.session.commit()
     click.echo(result.summary())
+    click.echo(f"\n演示签约 / demo contracts signed this run: {signed}"
+               + ("" if signed else "（已存在或未加载服务包目录 / already present, or catalog not loaded）"))
 
 
 scheduler_cli = AppGroup("scheduler", help="定时任务（APScheduler）")

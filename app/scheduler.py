@@ -27,6 +27,7 @@ _app: Flask | None = None
 # id -> (function reference, trigger kwargs). Times are in TIMEZONE.
 JOBS = {
     "housekeeping": ("app.scheduler:run_housekeeping", {"trigger": "cron", "hour": 3, "minute": 30}),
+    "contracts_daily": ("app.scheduler:run_contracts_daily", {"trigger": "cron", "hour": 0, "minute": 5}),
 }
 
 
@@ -37,6 +38,16 @@ def run_housekeeping() -> None:
         result = purge_expired_records()
         db.session.commit()
         log.info("housekeeping done: %s", result)
+
+
+def run_contracts_daily() -> None:
+    """Expire contracts past their end date and start renewals due today."""
+    from services.contracts import expire_and_start_contracts
+
+    with _app.app_context():
+        result = expire_and_start_contracts()
+        db.session.commit()
+        log.info("contracts daily done: %s", result)
 
 
 def build_scheduler(app: Flask, *, blocking: bool = False) -> BaseScheduler:
