@@ -381,8 +381,11 @@ def terminate_contract(contract_id: int, reason: str, scope: Scope) -> Contract:
 def renew_contract(contract_id: int, data: dict, scope: Scope, settings: ContractSettings) -> Contract:
     """The next contract starts the day after the old one ends (or today, if that has passed)."""
     old = get_visible_contract(contract_id, scope, for_update=True)
-    if scope.is_staff:
-        _staff_may_manage(old, scope) if data.get("team_id") in (None, old.team_id) else None
+    switching = data.get("team_id") not in (None, old.team_id)
+    if scope.is_staff and not switching:
+        # Renewing with the same team is that team's (or its admin's) act; switching
+        # is done by the new team, which must be the caller's own (checked in _team_for).
+        _staff_may_manage(old, scope)
     _require_status(old, ("active", "expired"), "续约")
     latest = db.session.scalar(select(func.max(Contract.id)).where(Contract.resident_id == old.resident_id,
                                                                     Contract.status.in_(("active", "expired"))))

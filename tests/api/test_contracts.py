@@ -372,6 +372,31 @@ def test_renew_starts_after_old_end_and_daily_job_switches(client, signing, app)
     assert db.session.get(Contract, new["id"]).status == "active"
 
 
+def test_renewal_can_switch_team(client, signing):
+    # Registered in the west township but signed with the east team; at renewal the west team takes over.
+    r = make_resident(signing.thc_b, birth=dt.date(1970, 1, 1))
+    old = sign(client, login(client, "admin_all"), r.id, team_id=signing.team_a.id).get_json()
+    assert old["team_id"] == signing.team_a.id
+    west = login(client, "doctor_b")
+    resp = client.post(f"/api/v1/contracts/{old['id']}/renew", json={"payment": BASIC_PAY}, headers=west)
+    assert resp.status_code == 403  # the same-team renewal belongs to the east team
+    resp = client.post(f"/api/v1/contracts/{old['id']}/renew",
+                       json={"team_id": signing.team_b.id, "payment": BASIC_PAY}, headers=west)
+    assert resp.status_code == 201, resp.get_json()
+    assert (resp.get_json()["team_id"], resp.get_json()["status"]) == (signing.team_b.id, "scheduled")
+
+
+def test_resident_renews_and_team_accepts(client, signing):
+    r = make_resident(signing.thc_a, birth=dt.date(1970, 1, 1), tags=("minimum_living_allowance",))
+    old = sign(client, login(client, "doctor_a"), r.id, payment=None).get_json()
+    resp = client.post(f"/api/v1/contracts/{old['id']}/renew", json={}, headers=resident_headers(r.id))
+    assert resp.status_code == 201
+    new = resp.get_json()
+    assert (new["status"], new["starts_on"], new["totals"]["self_pay_fen"]) == ("pending", "2027-03-02", 0)
+    accepted = client.post(f"/api/v1/contracts/{new['id']}/accept", headers=login(client, "doctor_a")).get_json()
+    assert (accepted["status"], accepted["ends_on"]) == ("scheduled", "2028-03-01")
+
+
 def test_lists_by_status_team_and_expiry(client, signing):
     headers = login(client, "doctor_a")
     a = make_resident(signing.thc_a, name="甲", birth=dt.date(1970, 1, 1))

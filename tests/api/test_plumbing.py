@@ -108,7 +108,12 @@ def test_openapi_spec_documents_paths_errors_and_auth(client):
                  "/api/v1/auth/staff/login", "/api/v1/auth/otp", "/api/v1/auth/resident/login",
                  "/api/v1/auth/wechat/login", "/api/v1/auth/refresh", "/api/v1/auth/logout",
                  "/api/v1/teams", "/api/v1/teams/{team_id}", "/api/v1/institutions", "/api/v1/round-points",
-                 "/api/v1/me", "/api/v1/audit-logs", "/healthz", "/readyz"):
+                 "/api/v1/me", "/api/v1/audit-logs", "/healthz", "/readyz", "/api/v1/packages", "/api/v1/quotes",
+                 "/api/v1/contracts", "/api/v1/contracts/{contract_id}", "/api/v1/contracts/{contract_id}/accept",
+                 "/api/v1/contracts/{contract_id}/reject", "/api/v1/contracts/{contract_id}/pay",
+                 "/api/v1/contracts/{contract_id}/terminate", "/api/v1/contracts/{contract_id}/renew",
+                 "/api/v1/contracts/{contract_id}/services", "/api/v1/contracts/{contract_id}/evaluations",
+                 "/api/v1/evaluations", "/api/v1/staff"):
         assert path in spec["paths"], path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["paths"]["/api/v1/residents"]["post"]["security"] == [{"bearerAuth": []}]
