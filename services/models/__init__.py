@@ -9,6 +9,7 @@ from services.models.contract import (
                                       Evaluation,
                                       ServiceDelivery,
 )
+from services.models.followup import FollowUp, ProgramEnrolment, Referral
 from services.models.idempotency import IdempotencyRecord
 from services.models.org import Institution, MedicalCommunity, RoundPoint, Team
 from services.models.package import PackageVersion
@@ -17,7 +18,7 @@ from services.models.scheduler import apscheduler_jobs
 from services.models.staff import LoginFailure, Staff
 
 __all__ = [
-    "AuditLog", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
+    "AuditLog", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
     "PackageVersion", "ServiceDelivery", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",
     "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RoundPoint", "Staff", "Team", "apscheduler_jobs",
 ]

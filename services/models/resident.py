@@ -58,6 +58,8 @@ class Resident(db.Model):
     consent_given_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     consent_witness_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     consent_scope: Mapped[list | None] = mapped_column(JSON)
+    # The round point (巡诊点) where the team usually sees this resident.
+    round_point_id: Mapped[int | None] = mapped_column(ForeignKey("round_points.id"), index=True)
     wechat_openid: Mapped[str | None] = mapped_column(String(64), unique=True)
     sms_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
