@@ -58,6 +58,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     jwt.init_app(app)
     limiter.init_app(app)
     app.extensions["pii_cipher"] = PiiCipher(app.config["PII_ENCRYPTION_KEY"])
+    app.extensions["followup_rules"] = _followup_rules(app)
     from app import auth  # noqa: F401  (JWT loaders)
 
     if not os.environ.get("SWAGGER_UI_URL") and _swagger_ui_path():
@@ -84,6 +85,20 @@ _API_DESCRIPTION = (
     "列表统一返回 `{items, page, page_size, total}`。"
     "身份证号与手机号默认脱敏，查看原文须调用 reveal 接口并记入审计日志。"
 )
+
+
+def _followup_rules(app: Flask):
+    """The follow-up rules: national defaults, overridden by FOLLOWUP_RULES_FILE (JSON) if set."""
+    import json
+
+    from services.followup.rules import load_rules
+
+    path = app.config.get("FOLLOWUP_RULES_FILE")
+    overrides = None
+    if path:
+        with open(path, encoding="utf-8") as fh:
+            overrides = json.load(fh)
+    return load_rules(overrides)
 
 
 def _check_production(app: Flask) -> None:

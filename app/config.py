@@ -77,6 +77,8 @@ def load_config(instance_path: str) -> dict:
         "CONTRACT_TERM_MONTHS": _int("CONTRACT_TERM_MONTHS", 12),
         "MIN_RESIDENCE_MONTHS": _int("MIN_RESIDENCE_MONTHS", 6),
         "PACKAGES_CATALOG_DIR": _env("PACKAGES_CATALOG_DIR", None),
+        # JSON file overriding follow-up thresholds/intervals (services/followup/rules.py).
+        "FOLLOWUP_RULES_FILE": _env("FOLLOWUP_RULES_FILE", None),
         # Reverse proxies in front of the app (for the client address in audit rows).
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "LOG_LEVEL": _env("LOG_LEVEL", "INFO"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.clock import now
 from services.db import UTCDateTime, db
@@ -55,6 +55,8 @@ class ProgramEnrolment(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+
+    resident: Mapped["Resident"] = relationship(lazy="joined", innerjoin=True)  # noqa: F821
 
 
 class FollowUp(db.Model):
