@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Select, case, false, select
+from sqlalchemy.orm import contains_eager
 
 from services import clock
 from services.db import db
@@ -236,6 +237,7 @@ def worklist_query(f: WorklistFilters) -> Select:
     stmt = (select(ProgramEnrolment).join(Resident, Resident.id == ProgramEnrolment.resident_id)
             .where(ProgramEnrolment.team_id == f.team_id, ProgramEnrolment.status == "active",
                    due_window | (urgent_pending if f.status is None else false()))
+            .options(contains_eager(ProgramEnrolment.resident))
             .order_by(section, ProgramEnrolment.next_due_date, ProgramEnrolment.id))
     if f.program:
         stmt = stmt.where(ProgramEnrolment.program == f.program)

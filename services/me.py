@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, select
 
 from services.db import db
-from services.models import Contract, Resident
+from services.models import Contract, ProgramEnrolment, Resident
 from services.models.contract import LIVE_CONTRACT_STATUSES
 
 
@@ -26,5 +26,14 @@ def current_contract(resident_id: int) -> Contract | None:
     )
 
 
+def upcoming_items(resident_id: int) -> list[dict]:
+    """The resident's next follow-ups (soonest first); appointments join later."""
+    rows = db.session.scalars(select(ProgramEnrolment).where(
+        ProgramEnrolment.resident_id == resident_id, ProgramEnrolment.status == "active")
+        .order_by(ProgramEnrolment.next_due_date)).all()
+    return [{"kind": "followup", "program": e.program, "due_date": e.next_due_date.isoformat(),
+             "team_id": e.team_id} for e in rows]
+
+
 def summary(resident: Resident) -> MeSummary:
-    return MeSummary(contract=current_contract(resident.id), upcoming=[])
+    return MeSummary(contract=current_contract(resident.id), upcoming=upcoming_items(resident.id))

@@ -169,7 +169,7 @@ def followup_stats_view(args):
     scope = current_actor().scope
     team_ids = followup_stats.unit_team_ids(scope, args.get("team_id"), args.get("institution_id"))
     items = followup_stats.followup_indicators(team_ids, args["date_from"], args["date_to"],
-                                               getattr(_rules(), "visits_per_year", 4))
+                                               _rules().visits_per_year)
     return {"date_from": args["date_from"].isoformat(), "date_to": args["date_to"].isoformat(),
             "team_ids": team_ids, "programs": followup_stats.as_dicts(items)}
 

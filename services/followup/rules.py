@@ -93,6 +93,7 @@ class RulesConfig:
     referral_followup_days: int = 14      # after an urgent or advised referral
     mental_recheck_days: int = 14         # mental: basically stable, re-check
     still_basically_stable_days: int = 30 # mental: still basically stable at the re-check
+    visits_per_year: int = 4              # face-to-face visits a year the standard requires (indicators)
 
     # --- blood pressure (mmHg) -------------------------------------------
     sbp_urgent: int = 180                 # urgent if SBP >= this (hypertension and diabetes)

@@ -215,3 +215,15 @@ def test_indicators_on_a_hand_computed_data_set(client, clinic):
     assert all(p["under_management"] == 0 for p in theirs["programs"])
     assert client.get(f"/api/v1/stats/followup?date_from=2026-01-01&date_to=2026-03-02&team_id={clinic.team_a.id}",
                       headers=login(client, "doctor_b")).status_code == 404
+
+
+def test_me_lists_upcoming_followups(client, clinic):
+    from tests.factories import resident_headers
+
+    r = make_resident(clinic.thc_a, birth=dt.date(1960, 1, 1))
+    headers = login(client, "doctor_a")
+    enrol(client, headers, r.id, enrolled_on="2026-02-20")
+    enrol(client, headers, r.id, program="diabetes", enrolled_on="2026-02-25")
+    me = client.get("/api/v1/me", headers=resident_headers(r.id)).get_json()
+    assert [(u["kind"], u["program"], u["due_date"]) for u in me["upcoming"]] == [
+        ("followup", "hypertension", "2026-03-06"), ("followup", "diabetes", "2026-03-11")]
