@@ -227,3 +227,23 @@ def test_me_lists_upcoming_followups(client, clinic):
     me = client.get("/api/v1/me", headers=resident_headers(r.id)).get_json()
     assert [(u["kind"], u["program"], u["due_date"]) for u in me["upcoming"]] == [
         ("followup", "hypertension", "2026-03-06"), ("followup", "diabetes", "2026-03-11")]
+
+
+def test_status_change_needs_reason_and_leaves_the_worklist(client, clinic):
+    r = make_resident(clinic.thc_a, birth=dt.date(1960, 1, 1))
+    headers = login(client, "doctor_a")
+    e = enrol(client, headers, r.id, enrolled_on="2026-01-01").get_json()
+    assert client.get("/api/v1/worklist", headers=headers).get_json()["total"] == 1
+    resp = client.patch(f"/api/v1/programs/{e['id']}", json={"status": "moved_out"}, headers=headers)
+    assert resp.status_code == 422 and resp.get_json()["errors"] == {"reason": ["请填写状态变更原因"]}
+    resp = client.patch(f"/api/v1/programs/{e['id']}", json={"status": "moved_out", "reason": "迁往外省",
+                                                             "status_changed_on": "2026-02-15"}, headers=headers)
+    assert resp.status_code == 200
+    assert (resp.get_json()["status"], resp.get_json()["status_changed_on"]) == ("moved_out", "2026-02-15")
+    assert client.get("/api/v1/worklist", headers=headers).get_json()["total"] == 0
+    # No visits on an enrolment that has ended; a new enrolment is possible.
+    assert visit(client, headers, r.id, sbp=130, dbp=80).get_json()["code"] == "NOT_ENROLLED"
+    assert client.patch(f"/api/v1/programs/{e['id']}", json={"status": "lost", "reason": "x"},
+                        headers=login(client, "doctor_b")).status_code == 404
+    listed = client.get(f"/api/v1/residents/{r.id}/programs", headers=headers).get_json()["items"]
+    assert [(i["program"], i["status"]) for i in listed] == [("hypertension", "moved_out")]
