@@ -327,10 +327,16 @@ def _require_status(contract: Contract, allowed: tuple[str, ...], action: str) -
                        extra={"status": contract.status})
 
 
-def accept_contract(contract_id: int, scope: Scope, settings: ContractSettings) -> Contract:
+def _load_for_change(contract_id: int, scope: Scope, allowed: tuple[str, ...], action: str) -> Contract:
+    """The contract, locked, if the caller's team manages it and its status allows `action`."""
     contract = get_visible_contract(contract_id, scope, for_update=True)
     _staff_may_manage(contract, scope)
-    _require_status(contract, ("pending",), "受理")
+    _require_status(contract, allowed, action)
+    return contract
+
+
+def accept_contract(contract_id: int, scope: Scope, settings: ContractSettings) -> Contract:
+    contract = _load_for_change(contract_id, scope, ("pending",), "受理")
     before = contract.status
     _lock_resident(contract.resident_id)
     if contract.self_pay_fen > 0:
@@ -343,9 +349,7 @@ def accept_contract(contract_id: int, scope: Scope, settings: ContractSettings) 
 
 
 def reject_contract(contract_id: int, reason: str, scope: Scope) -> Contract:
-    contract = get_visible_contract(contract_id, scope, for_update=True)
-    _staff_may_manage(contract, scope)
-    _require_status(contract, ("pending",), "拒绝")
+    contract = _load_for_change(contract_id, scope, ("pending",), "拒绝")
     before, contract.status, contract.reject_reason = contract.status, "rejected", reason
     db.session.flush()
     _event(contract, before, scope, reason)
@@ -353,9 +357,7 @@ def reject_contract(contract_id: int, reason: str, scope: Scope) -> Contract:
 
 
 def pay_contract(contract_id: int, payment: dict, scope: Scope, settings: ContractSettings) -> Contract:
-    contract = get_visible_contract(contract_id, scope, for_update=True)
-    _staff_may_manage(contract, scope)
-    _require_status(contract, ("awaiting_payment",), "缴费")
+    contract = _load_for_change(contract_id, scope, ("awaiting_payment",), "缴费")
     _check_payment(payment, contract.self_pay_fen, required=True)
     before = contract.status
     _lock_resident(contract.resident_id)
@@ -367,9 +369,7 @@ def pay_contract(contract_id: int, payment: dict, scope: Scope, settings: Contra
 
 
 def terminate_contract(contract_id: int, reason: str, scope: Scope) -> Contract:
-    contract = get_visible_contract(contract_id, scope, for_update=True)
-    _staff_may_manage(contract, scope)
-    _require_status(contract, ("active", "scheduled", "awaiting_payment"), "解约")
+    contract = _load_for_change(contract_id, scope, ("active", "scheduled", "awaiting_payment"), "解约")
     before = contract.status
     contract.status, contract.terminate_reason = "terminated", reason
     contract.terminated_on = clock.today()
