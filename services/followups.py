@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, case, false, select
 from sqlalchemy.orm import contains_eager
 
-from services import clock
+from services import audit, clock
 from services.db import db
 from services.errors import Conflict, NotFound, ValidationFailed
 from services.followup.engine import assess_visit
@@ -48,7 +48,8 @@ def _team_for(scope: Scope, team_id: int | None) -> Team:
 
 # --- enrolment -------------------------------------------------------------------
 
-def enrol(resident_id: int, data: dict, scope: Scope, rules: RulesConfig) -> ProgramEnrolment:
+def enrol(resident_id: int, data: dict, scope: Scope, rules: RulesConfig,
+          ctx: audit.RequestContext | None = None) -> ProgramEnrolment:
     resident = get_visible_resident(resident_id, scope)
     program, today = data["program"], clock.today()
     enrolled_on = data.get("enrolled_on") or today
@@ -85,6 +86,8 @@ def enrol(resident_id: int, data: dict, scope: Scope, rules: RulesConfig) -> Pro
     except Exception as exc:  # the partial unique index under a race
         db.session.rollback()
         raise Conflict("该居民已在此项目管理中", code="ALREADY_ENROLLED") from exc
+    audit.record(scope, "create", resident=resident, ctx=ctx,
+                 detail={"record": "program_enrolment", "id": enrolment.id, "program": program})
     return enrolment
 
 
@@ -133,7 +136,8 @@ def _assessment_of(row: FollowUp) -> Assessment:
                       referral=row.referral, reasons=tuple(row.reasons or ()), rules_version=row.rules_version)
 
 
-def record_followup(data: dict, scope: Scope, rules: RulesConfig) -> FollowUp:
+def record_followup(data: dict, scope: Scope, rules: RulesConfig,
+                    ctx: audit.RequestContext | None = None) -> FollowUp:
     resident = get_visible_resident(data["resident_id"], scope)
     enrolment = db.session.scalar(select(ProgramEnrolment).where(
         ProgramEnrolment.resident_id == resident.id, ProgramEnrolment.program == data["program"],
@@ -185,6 +189,7 @@ def record_followup(data: dict, scope: Scope, rules: RulesConfig) -> FollowUp:
             enrolment.last_assessment = assessment.to_dict()
             enrolment.last_referral = assessment.referral
     db.session.flush()
+    audit.record(scope, "create", resident=resident, ctx=ctx, detail={"record": "followup", "id": row.id})
     return row
 
 

@@ -46,7 +46,7 @@ def _rules():
 @blp.alt_response(409, description="ALREADY_ENROLLED")
 def enrol(body, resident_id):
     """纳入慢病管理（高血压、2型糖尿病、严重精神障碍），首次随访按规则排期"""
-    enrolment = followups.enrol(resident_id, body, current_actor().scope, _rules())
+    enrolment = followups.enrol(resident_id, body, current_actor().scope, _rules(), request_context())
     commit()
     return enrolment
 
@@ -79,7 +79,7 @@ def change_status(body, enrolment_id):
 def record_followup(body):
     """登记随访并按国家规范自动评估（分类、下次随访日期、转诊建议、原因代码）"""
     body = {**body, "extra": {k: body.pop(k) for k in list(body) if k in EXTRA_KEYS}}
-    row = followups.record_followup(body, current_actor().scope, _rules())
+    row = followups.record_followup(body, current_actor().scope, _rules(), request_context())
     commit()
     return row
 
@@ -90,8 +90,13 @@ def record_followup(body):
 @blp.response(200, FollowUpPageSchema)
 def list_followups(args, resident_id):
     """该居民的随访记录（最新在前）"""
-    stmt = followups.followups_of(resident_id, current_actor().scope, args.get("program"))
-    return paginate(stmt, args["page"], args["page_size"]).as_dict()
+    scope = current_actor().scope
+    stmt = followups.followups_of(resident_id, scope, args.get("program"))
+    page = paginate(stmt, args["page"], args["page_size"])
+    audit.record(scope, "read", resident=followups.get_visible_resident(resident_id, scope), ctx=request_context(),
+                 detail={"record": "followups", "count": len(page.items)})
+    commit()
+    return page.as_dict()
 
 
 @blp.route("/worklist", methods=["GET"])

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from services.db import db
-from services.models import FollowUp, ProgramEnrolment, ResidentTag
+from services.models import AuditLog, FollowUp, ProgramEnrolment, ResidentTag
 from tests.factories import login, make_resident
 
 TODAY = dt.date(2026, 3, 2)  # the frozen clock
@@ -67,6 +67,12 @@ def test_visit_182_95_is_urgent_with_sbp_ge_180(client, clinic):
     assert a["next_due_date"] == "2026-03-16" and a["rules_version"]
     row = db.session.scalars(select(FollowUp)).one()
     assert (row.sbp, row.dbp, row.referral, row.rules_version) == (182, 95, "urgent", a["rules_version"])
+    trail = db.session.scalars(select(AuditLog.detail).where(AuditLog.resident_id == r.id,
+                                                             AuditLog.action == "create")).all()
+    assert [d["record"] for d in trail] == ["program_enrolment", "followup"]
+    client.get(f"/api/v1/residents/{r.id}/followups", headers=headers)
+    assert db.session.scalar(select(AuditLog.detail).where(AuditLog.action == "read")) == {
+        "record": "followups", "count": 1}
     e = db.session.scalars(select(ProgramEnrolment)).one()
     assert (e.next_due_date, e.last_referral) == (dt.date(2026, 3, 16), "urgent")
 
