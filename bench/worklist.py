@@ -41,7 +41,7 @@ def _median_ms(fn, repeat: int) -> float:
 
 def _h(expr: str, salt: int) -> str:
     """SQL for a deterministic pseudo-random integer 0..999 from an integer expression."""
-    return f"mod(hashint8(({expr})::bigint * 7919 + {salt})::bigint + 2147483648, 1000)"
+    return f"CAST(mod(hashint8(({expr})::bigint * 7919 + {salt})::bigint + 2147483648, 1000) AS int)"
 
 
 def _sizes(scale: float) -> dict[str, int]:
@@ -126,15 +126,14 @@ def _generate(conn, sizes: dict[str, int], today: dt.date) -> list[tuple[str, fl
             FROM (
                 SELECT s.resident_id, 1 + s.resident_id % :teams AS team_id, s.program, s.disease, s.k, s.p,
                        CAST(:today AS date) - 1 - ({_h('s.k * 3 + s.p', 2)} * 1095 / 1000) AS enrolled_on,
-                       CASE {_h('s.k * 3 + s.p', 3)} WHEN 0 THEN 'moved_out' WHEN 1 THEN 'moved_out'
-                            WHEN 2 THEN 'moved_out' WHEN 3 THEN 'moved_out' WHEN 4 THEN 'deceased'
-                            WHEN 5 THEN 'deceased' WHEN 6 THEN 'deceased' WHEN 7 THEN 'lost' ELSE 'active'
+                       CASE WHEN {_h('s.k * 3 + s.p', 3)} < 12 THEN 'moved_out'
+                            WHEN {_h('s.k * 3 + s.p', 3)} < 21 THEN 'deceased'
+                            WHEN {_h('s.k * 3 + s.p', 3)} < 30 THEN 'lost' ELSE 'active'
                        END AS status,
                        CAST(:today AS date) - 30 + ({_h('s.k * 3 + s.p', 4)} * 121 / 1000) AS due
                 FROM ({' UNION ALL '.join(parts)}) s
             ) a
-        ) b""".replace("WHEN 7 THEN 'lost'", "WHEN 7 THEN 'lost' WHEN 8 THEN 'lost' WHEN 9 THEN 'lost'")
-        .replace(f"CASE {_h('s.k * 3 + s.p', 3)}", f"CASE {_h('s.k * 3 + s.p', 3)} / 3"))
+        ) b""")
 
     # Follow-ups: 4 per enrolment, evenly from max(enrolled_on, window start) to last_visit_date.
     m, q, r = _h("x.id * 4 + x.j", 11), _h("x.id * 4 + x.j", 12), _h("x.id * 4 + x.j", 13)
