@@ -19,7 +19,7 @@ import datetime as dt
 import math
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import Date, and_, case, func, literal, or_, select
 
 from services.db import db
 from services.errors import NotFound, ValidationFailed
@@ -74,16 +74,26 @@ def followup_indicators(team_ids: list[int], date_from: dt.date, date_to: dt.dat
         .where(ProgramEnrolment.team_id.in_(team_ids), ProgramEnrolment.enrolled_on <= date_to,
                or_(ProgramEnrolment.status == "active", ProgramEnrolment.status_changed_on >= date_from))
     ).all()
-    visits = db.session.execute(
-        select(FollowUp.enrolment_id, FollowUp.visit_date, FollowUp.visit_mode, FollowUp.at_target,
-               FollowUp.classification, FollowUp.id)
+    # Per enrolment, in SQL: face-to-face visits inside the days it was managed in
+    # the period, and its latest reached visit in the period.
+    managed_from = case((ProgramEnrolment.enrolled_on > date_from, ProgramEnrolment.enrolled_on),
+                        else_=literal(date_from, Date))
+    managed_to = case((and_(ProgramEnrolment.status != "active", ProgramEnrolment.status_changed_on < date_to),
+                       ProgramEnrolment.status_changed_on), else_=literal(date_to, Date))
+    in_period = and_(ProgramEnrolment.team_id.in_(team_ids), FollowUp.not_reached.is_(False),
+                     FollowUp.visit_date >= date_from, FollowUp.visit_date <= date_to)
+    f2f_counts = dict(db.session.execute(
+        select(FollowUp.enrolment_id, func.count())
         .join(ProgramEnrolment, ProgramEnrolment.id == FollowUp.enrolment_id)
-        .where(ProgramEnrolment.team_id.in_(team_ids), FollowUp.not_reached.is_(False),
-               FollowUp.visit_date >= date_from, FollowUp.visit_date <= date_to)
-    ).all()
-    by_enrolment: dict[int, list] = {}
-    for v in visits:
-        by_enrolment.setdefault(v.enrolment_id, []).append(v)
+        .where(in_period, FollowUp.visit_mode.in_(("clinic", "home")),
+               FollowUp.visit_date >= managed_from, FollowUp.visit_date <= managed_to)
+        .group_by(FollowUp.enrolment_id)).all())
+    ranked = (select(FollowUp.enrolment_id, FollowUp.at_target, FollowUp.classification,
+                     func.row_number().over(partition_by=FollowUp.enrolment_id,
+                                            order_by=(FollowUp.visit_date.desc(), FollowUp.id.desc())).label("rn"))
+              .join(ProgramEnrolment, ProgramEnrolment.id == FollowUp.enrolment_id).where(in_period).subquery())
+    latest = {row.enrolment_id: row for row in db.session.execute(
+        select(ranked.c.enrolment_id, ranked.c.at_target, ranked.c.classification).where(ranked.c.rn == 1))}
     out = []
     for program in PROGRAMS:
         rows = [e for e in enrolments if e.program == program]
@@ -97,13 +107,12 @@ def followup_indicators(team_ids: list[int], date_from: dt.date, date_to: dt.dat
             end = min(date_to, left_on) if left_on else date_to
             days = (end - start).days + 1
             required = math.ceil(visits_per_year * days / 365) if days > 0 else 0
-            mine = by_enrolment.get(e.id, [])
-            f2f = sum(1 for v in mine if v.visit_mode in ("clinic", "home") and start <= v.visit_date <= end)
+            f2f = f2f_counts.get(e.id, 0)
             f2f_total += f2f
             standard += f2f >= required
-            if mine:
-                latest = max(mine, key=lambda v: (v.visit_date, v.id))
-                good = latest.classification == "stable" if program == "mental_disorder" else latest.at_target
+            last = latest.get(e.id)
+            if last is not None:
+                good = last.classification == "stable" if program == "mental_disorder" else last.at_target
                 at_target += bool(good) and (in_register if program == "mental_disorder" else True)
         denominator = register if program == "mental_disorder" else len(rows)
         out.append(ProgramIndicators(

@@ -230,7 +230,10 @@ def worklist_team(scope: Scope, team_id: int | None) -> int:
 
 def worklist_query(f: WorklistFilters) -> Select:
     """Due within the window or overdue (most overdue first), then patients with a
-    pending urgent referral whose follow-up is later. Reads the worklist index."""
+    pending urgent referral whose follow-up is later. Reads the team's active
+    enrolments through the (team_id, status, next_due_date) index and filters
+    them by date there (the OR with the urgent section keeps the date out of
+    the index condition); residents are fetched by primary key."""
     horizon = f.due_before or (f.today + dt.timedelta(days=f.within_days))
     due_window = ProgramEnrolment.next_due_date <= horizon
     if f.status == "overdue":
