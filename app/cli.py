@@ -18,12 +18,17 @@ def demo_seed() -> None:
 
     result = demo.seed_demo(current_app.extensions["pii_cipher"])
     db.session.commit()
+    from services.demo_followups import seed_demo_followups
+
+    enrolled = seed_demo_followups(current_app.extensions["followup_rules"])
+    db.session.commit()
     c = current_app.config
     signed = seed_demo_contracts(ContractSettings(c["CONTRACT_TERM_MONTHS"], c["MIN_RESIDENCE_MONTHS"],
                                                   c["TEAM_CAPACITY_PER_DOCTOR"]))
     db.session.commit()
     click.echo(result.summary())
-    click.echo(f"\n演示签约 / demo contracts signed this run: {signed}"
+    click.echo(f"\n演示慢病管理 / demo chronic-disease patients enrolled this run: {enrolled}")
+    click.echo(f"演示签约 / demo contracts signed this run: {signed}"
                + ("" if signed else "（已存在或未加载服务包目录 / already present, or catalog not loaded）"))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services import clock, org, packages
-from services.catalog_types import PROGRAMS, PackageDefinition
+from services.catalog_types import PackageDefinition
 from services.db import db
 from services.eligibility import ResidentFacts, check_eligibility
 from services.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -30,6 +30,7 @@ from services.models import (
     ContractPackage,
     Evaluation,
     PackageVersion,
+    ProgramEnrolment,
     Resident,
     RoundPoint,
     ServiceDelivery,
@@ -70,10 +71,12 @@ def promised_times(times_per_year: int, term_months: int) -> int:
 # --- quotes -------------------------------------------------------------------
 
 def resident_facts(resident: Resident, on: dt.date) -> ResidentFacts:
+    """Tags as of `on`; programmes are the chronic-disease enrolments active then."""
     tags = frozenset(all_tags(resident, on))
-    # Until chronic-disease enrolments exist, the program tag stands for the enrolment.
-    return ResidentFacts(birth_date=resident.birth_date, sex=resident.sex, tags=tags,
-                         programs=frozenset(t for t in tags if t in PROGRAMS))
+    programs = db.session.scalars(select(ProgramEnrolment.program).where(
+        ProgramEnrolment.resident_id == resident.id, ProgramEnrolment.status == "active",
+        ProgramEnrolment.enrolled_on <= on)).all()
+    return ResidentFacts(birth_date=resident.birth_date, sex=resident.sex, tags=tags, programs=frozenset(programs))
 
 
 @dataclass

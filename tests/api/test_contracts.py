@@ -57,8 +57,14 @@ def test_packages_list_and_eligibility_marks(client, signing):
 
 def test_quote_for_an_ordinary_resident_adds_up(client, signing):
     r = make_resident(signing.thc_a, birth=dt.date(1950, 1, 1), tags=("hypertension",))
-    resp = client.post("/api/v1/quotes", json={"resident_id": r.id, "package_codes": ["basic", "elderly", "hypertension"]},
-                       headers=login(client, "doctor_a"))
+    headers = login(client, "doctor_a")
+    codes = {"resident_id": r.id, "package_codes": ["basic", "elderly", "hypertension"]}
+    # The hypertension package needs an enrolment in the programme, not just the tag.
+    tag_only = client.post("/api/v1/quotes", json=codes, headers=headers)
+    assert tag_only.status_code == 422 and tag_only.get_json()["rule"] == "PROGRAM"
+    client.post(f"/api/v1/residents/{r.id}/programs", json={"program": "hypertension", "enrolled_on": "2025-06-01"},
+                headers=headers)
+    resp = client.post("/api/v1/quotes", json=codes, headers=headers)
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     basic = body["packages"][0]

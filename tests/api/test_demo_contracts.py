@@ -25,3 +25,19 @@ def test_demo_contracts_are_signed_once_and_spread_over_teams(app):
     assert sum(per_team.values()) == first
     statuses = set(db.session.scalars(select(Contract.status)))
     assert statuses == {"active"}
+
+
+def test_demo_patients_are_enrolled_once_with_a_judged_visit(app):
+    from services.demo_followups import seed_demo_followups
+    from services.models import FollowUp, ProgramEnrolment
+
+    demo.seed_demo(app.extensions["pii_cipher"])
+    db.session.commit()
+    rules = app.extensions["followup_rules"]
+    first = seed_demo_followups(rules)
+    db.session.commit()
+    assert first > 20
+    assert seed_demo_followups(rules) == 0
+    assert db.session.scalar(select(func.count()).select_from(ProgramEnrolment)) == first
+    assert db.session.scalar(select(func.count()).select_from(FollowUp)) == first
+    assert set(db.session.scalars(select(FollowUp.rules_version))) == {rules.version}
