@@ -113,7 +113,9 @@ def test_openapi_spec_documents_paths_errors_and_auth(client):
                  "/api/v1/contracts/{contract_id}/reject", "/api/v1/contracts/{contract_id}/pay",
                  "/api/v1/contracts/{contract_id}/terminate", "/api/v1/contracts/{contract_id}/renew",
                  "/api/v1/contracts/{contract_id}/services", "/api/v1/contracts/{contract_id}/evaluations",
-                 "/api/v1/evaluations", "/api/v1/staff"):
+                 "/api/v1/evaluations", "/api/v1/staff", "/api/v1/residents/{resident_id}/programs",
+                 "/api/v1/programs/{enrolment_id}", "/api/v1/followups", "/api/v1/residents/{resident_id}/followups",
+                 "/api/v1/worklist", "/api/v1/referrals", "/api/v1/referrals/{referral_id}", "/api/v1/stats/followup"):
         assert path in spec["paths"], path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["paths"]["/api/v1/residents"]["post"]["security"] == [{"bearerAuth": []}]
