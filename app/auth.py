@@ -14,7 +14,6 @@ from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
     decode_token,
-    get_jwt,
     get_jwt_identity,
     verify_jwt_in_request,
 )
@@ -99,10 +98,6 @@ def login_required(*roles: str, refresh: bool = False):
         return wrapper
 
     return decorator
-
-
-def current_token() -> dict:
-    return get_jwt()
 
 
 def optional_resident_id() -> int | None:

@@ -1,7 +1,6 @@
 """Extension objects; bound to the app in create_app (db lives in services.db)."""
 from __future__ import annotations
 
-from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -27,6 +26,3 @@ jwt = JWTManager()
 # responses too and rewrite ours; app.errors sets Retry-After on each 429.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
-
-def client_ip() -> str:
-    return request.remote_addr or "unknown"

@@ -23,7 +23,7 @@ import uuid
 import sqlalchemy as sa
 
 
-def _median_ms(fn, repeat: int) -> float:
+def median_ms(fn, repeat: int) -> float:
     fn()  # warm-up
     samples = []
     for _ in range(repeat):
@@ -33,7 +33,7 @@ def _median_ms(fn, repeat: int) -> float:
     return statistics.median(samples)
 
 
-def _make_app(url: str, engine_options: dict | None):
+def make_app(url: str, engine_options: dict | None):
     from flask_migrate import upgrade
 
     from app import create_app
@@ -104,7 +104,7 @@ def main() -> None:
     else:
         tmp = tempfile.mkdtemp(prefix="fdbench-")
         url = f"sqlite:///{tmp}/bench.db"
-    app = _make_app(url, engine_options)
+    app = make_app(url, engine_options)
     try:
         _run(app, n, repeat, url)
     finally:
@@ -147,7 +147,7 @@ def _run(app, n: int, repeat: int, url: str) -> None:
                 db.session.expunge_all()
             return run
 
-        base = _median_ms(by_pk, repeat * 5)
+        base = median_ms(by_pk, repeat * 5)
         ops = [
             ("list page 1 (doctor scope)", page(doc_scope)),
             ("list page 1 (community admin)", page(admin_scope)),
@@ -162,14 +162,14 @@ def _run(app, n: int, repeat: int, url: str) -> None:
         print(f"{'operation':42} {'ms':>9} {'x baseline':>11}")
         print(f"{'baseline: fetch one resident by id':42} {base:9.3f} {1.0:11.1f}")
         for name, fn in ops:
-            ms = _median_ms(fn, repeat)
+            ms = median_ms(fn, repeat)
             print(f"{name:42} {ms:9.3f} {ms / base:11.1f}")
 
     client = app.test_client()
     token = client.post("/api/v1/auth/staff/login",
                         json={"username": "demo_doctor", "password": "demo-password"}).get_json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    http_base = _median_ms(lambda: client.get("/healthz"), repeat)
+    http_base = median_ms(lambda: client.get("/healthz"), repeat)
     print("\nHTTP (in-process test client)")
     print(f"{'baseline: GET /healthz':42} {http_base:9.3f} {1.0:11.1f}")
     for name, path in (("GET /residents (doctor, page 1)", "/api/v1/residents"),
@@ -180,7 +180,7 @@ def _run(app, n: int, repeat: int, url: str) -> None:
                 rid = db.session.scalar(
                     residents.search_residents(doc_scope, cipher).with_only_columns(Resident.id).limit(1))
             path = f"/api/v1/residents/{rid}"
-        ms = _median_ms(lambda p=path: client.get(p, headers=headers), repeat)
+        ms = median_ms(lambda p=path: client.get(p, headers=headers), repeat)
         print(f"{name:42} {ms:9.3f} {ms / http_base:11.1f}")
 
 

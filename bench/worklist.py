@@ -18,25 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import statistics
 import sys
 import time
 import uuid
 
 import sqlalchemy as sa
 
+from bench.run import make_app, median_ms
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PROGRAMS = ("hypertension", "diabetes", "mental_disorder")
-
-
-def _median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(samples)
 
 
 def _h(expr: str, salt: int) -> str:
@@ -264,15 +255,7 @@ def _indicators_from_sql(rows) -> list:
 # --- main -------------------------------------------------------------------------------
 
 def _make_app(url: str, schema: str):
-    from flask_migrate import upgrade
-
-    from app import create_app
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "LOG_LEVEL": "WARNING", "RATELIMIT_ENABLED": False,
-                      "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}}})
-    with app.app_context():
-        upgrade(directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
-    return app
+    return make_app(url, {"connect_args": {"options": f"-csearch_path={schema}"}})
 
 
 def main() -> None:
@@ -349,7 +332,7 @@ def _run(app, sizes: dict[str, int], scale: float, repeat: int, shown: str) -> N
         page = app_worklist()
         hand_total, hand_rows = hand_worklist()
         worklist_ok = page.total == hand_total and [e.id for e in page.items] == [r[0] for r in hand_rows]
-        app_wl, hand_wl = _median_ms(app_worklist, repeat), _median_ms(hand_worklist, repeat)
+        app_wl, hand_wl = median_ms(app_worklist, repeat), median_ms(hand_worklist, repeat)
 
         # 2. indicators of the whole county over the last 365 days
         date_to, date_from = today, today - dt.timedelta(days=364)
@@ -364,7 +347,7 @@ def _run(app, sizes: dict[str, int], scale: float, repeat: int, shown: str) -> N
 
         app_figures, hand_figures = app_indicators(), hand_indicators()
         db.session.rollback()
-        app_ind, hand_ind = _median_ms(app_indicators, repeat), _median_ms(hand_indicators, repeat)
+        app_ind, hand_ind = median_ms(app_indicators, repeat), median_ms(hand_indicators, repeat)
         db.session.rollback()
 
         print(f"\nworklist team {team}: {page.total} due by {horizon.isoformat()} or urgent; "

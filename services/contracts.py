@@ -79,6 +79,12 @@ def resident_facts(resident: Resident, on: dt.date) -> ResidentFacts:
     return ResidentFacts(birth_date=resident.birth_date, sex=resident.sex, tags=tags, programs=frozenset(programs))
 
 
+def eligibility_marks(resident: Resident, versions: list[PackageVersion], on: dt.date):
+    """Each package version with whether this resident may take it on `on`, and why not."""
+    facts = resident_facts(resident, on)
+    return [(v, check_eligibility(packages.definition_of(v), facts, on)) for v in versions]
+
+
 @dataclass
 class PreparedQuote:
     quote: Quote

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from services import clock, contracts, packages
 from services.db import db
-from services.eligibility import check_eligibility
 from services.errors import DomainError
 from services.models import Contract, Resident, Staff, Team
 from services.models.org import Institution
@@ -42,9 +41,9 @@ def seed_demo_contracts(settings: contracts.ContractSettings, community_code: st
             continue
         # Teams at one township share its villages: spread residents between them.
         team, scope = seeing[(resident.id // 3) % len(seeing)]
-        facts = contracts.resident_facts(resident, today)
-        codes = ["basic"] + [c for c in OPTIONAL if c in current and check_eligibility(
-            packages.definition_of(current[c]), facts, today).eligible][:2]
+        optional = [current[c] for c in OPTIONAL if c in current]
+        codes = ["basic"] + [v.code for v, r in contracts.eligibility_marks(resident, optional, today)
+                             if r.eligible][:2]
         try:
             quote = contracts.prepare_quote(resident, codes, today).quote
             payment = {"amount_fen": quote.self_pay_fen, "method": "cash", "receipt_no": f"DEMO-{resident.id:05d}"}

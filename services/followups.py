@@ -12,9 +12,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import Select, case, false, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 from services import audit, clock
+from services.crypto import PiiCipher
 from services.db import db
 from services.errors import Conflict, NotFound, ValidationFailed
 from services.followup.engine import assess_visit
@@ -22,6 +24,7 @@ from services.followup.rules import RulesConfig
 from services.followup.types import Assessment, Visit
 from services.followup.validation import validate_visit_fields
 from services.idcard import age_on
+from services.masking import mask_id_number, mask_name
 from services.models import FollowUp, ProgramEnrolment, Resident, ResidentTag, Team
 from services.models.followup import MENTAL_DISEASES
 from services.residents import get_visible_resident
@@ -83,7 +86,7 @@ def enrol(resident_id: int, data: dict, scope: Scope, rules: RulesConfig,
         resident.tag_rows.append(ResidentTag(tag=program))
     try:
         db.session.flush()
-    except Exception as exc:  # the partial unique index under a race
+    except IntegrityError as exc:  # the partial unique index under a race
         db.session.rollback()
         raise Conflict("该居民已在此项目管理中", code="ALREADY_ENROLLED") from exc
     audit.record(scope, "create", resident=resident, ctx=ctx,
@@ -214,6 +217,27 @@ class WorklistFilters:
     village: str | None = None
     round_point_id: int | None = None
 
+    @property
+    def horizon(self) -> dt.date:
+        """The last due date that counts as "due" (inclusive)."""
+        return self.due_before or (self.today + dt.timedelta(days=self.within_days))
+
+
+def worklist_row(enrolment: ProgramEnrolment, f: WorklistFilters, cipher: PiiCipher) -> dict:
+    """One worklist row: the section it falls in, days overdue, the resident masked,
+    the phone in full (the team calls from this list)."""
+    r = enrolment.resident
+    due = enrolment.next_due_date
+    section = "overdue" if due < f.today else ("due" if due <= f.horizon else "urgent_referral")
+    return {
+        "enrolment_id": enrolment.id, "program": enrolment.program, "next_due_date": due,
+        "days_overdue": max(0, (f.today - due).days), "section": section,
+        "resident": {"id": r.id, "name": mask_name(r.name),
+                     "id_number": mask_id_number(cipher.decrypt(r.id_number_encrypted)), "sex": r.sex,
+                     "age": age_on(r.birth_date, f.today), "village": r.village, "round_point_id": r.round_point_id},
+        "phone": r.phone, "last_visit_date": enrolment.last_visit_date, "last_assessment": enrolment.last_assessment,
+    }
+
 
 def worklist_team(scope: Scope, team_id: int | None) -> int:
     if scope.role == "doctor":
@@ -234,7 +258,7 @@ def worklist_query(f: WorklistFilters) -> Select:
     enrolments through the (team_id, status, next_due_date) index and filters
     them by date there (the OR with the urgent section keeps the date out of
     the index condition); residents are fetched by primary key."""
-    horizon = f.due_before or (f.today + dt.timedelta(days=f.within_days))
+    horizon = f.horizon
     due_window = ProgramEnrolment.next_due_date <= horizon
     if f.status == "overdue":
         due_window = ProgramEnrolment.next_due_date < f.today

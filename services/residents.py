@@ -26,9 +26,6 @@ from services.scope import Scope, institution_visible, resident_visible
 ELDERLY_AGE = 65
 CHILD_MAX_AGE = 6
 
-UPDATABLE = ("name", "id_number", "phone", "address", "village", "tags", "floating",
-             "residence_since", "institution_id", "consent")
-
 
 def _years_before(day: dt.date, years: int) -> dt.date:
     try:
@@ -309,6 +306,6 @@ def residents_with_phone(phone: str) -> list[Resident]:
 
 
 __all__ = [
-    "DERIVED_TAGS", "UPDATABLE", "create_resident", "update_resident", "read_resident",
+    "DERIVED_TAGS", "create_resident", "update_resident", "read_resident",
     "reveal_resident", "search_residents", "get_visible_resident", "view", "derived_tags",
 ]

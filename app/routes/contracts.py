@@ -27,7 +27,6 @@ from app.schemas.contracts import (
 )
 from app.tx import commit, idempotent
 from services import clock, contracts, packages
-from services.eligibility import check_eligibility
 from services.errors import ValidationFailed
 from services.pagination import paginate
 from services.residents import get_visible_resident
@@ -72,12 +71,8 @@ def list_packages(args):
     if resident_id is None:
         return {"items": [_package_view(v) for v in versions]}
     resident = get_visible_resident(resident_id, scope)
-    facts = contracts.resident_facts(resident, today)
-    items = []
-    for v in versions:
-        result = check_eligibility(packages.definition_of(v), facts, today)
-        items.append(_package_view(v, {"eligible": result.eligible, "rule": result.rule, "reason": result.reason}))
-    return {"items": items}
+    return {"items": [_package_view(v, {"eligible": r.eligible, "rule": r.rule, "reason": r.reason})
+                      for v, r in contracts.eligibility_marks(resident, versions, today)]}
 
 
 @blp.route("/quotes", methods=["POST"])

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import current_app
 from flask_smorest import Blueprint
 
@@ -27,8 +25,6 @@ from app.schemas.followups import (
 )
 from app.tx import commit, idempotent
 from services import audit, clock, followup_stats, followups, referrals
-from services.idcard import age_on
-from services.masking import mask_id_number, mask_name
 from services.pagination import paginate
 
 blp = Blueprint("followups", __name__, description="慢病管理：纳入管理、随访评估、工作清单、转诊、指标")
@@ -112,19 +108,7 @@ def worklist(args):
         within_days=args["within_days"], due_before=args.get("due_before"), status=args.get("status"),
         program=args.get("program"), village=args.get("village"), round_point_id=args.get("round_point_id"))
     page = paginate(followups.worklist_query(filters), args["page"], args["page_size"])
-    horizon = filters.due_before or today + dt.timedelta(days=filters.within_days)
-    cipher = current_app.extensions["pii_cipher"]
-    rows = []
-    for e in page.items:
-        r = e.resident
-        section = "overdue" if e.next_due_date < today else ("due" if e.next_due_date <= horizon else "urgent_referral")
-        rows.append({
-            "enrolment_id": e.id, "program": e.program, "next_due_date": e.next_due_date,
-            "days_overdue": max(0, (today - e.next_due_date).days), "section": section,
-            "resident": {"id": r.id, "name": mask_name(r.name),
-                         "id_number": mask_id_number(cipher.decrypt(r.id_number_encrypted)), "sex": r.sex,
-                         "age": age_on(r.birth_date, today), "village": r.village, "round_point_id": r.round_point_id},
-            "phone": r.phone, "last_visit_date": e.last_visit_date, "last_assessment": e.last_assessment})
+    rows = [followups.worklist_row(e, filters, current_app.extensions["pii_cipher"]) for e in page.items]
     audit.record(scope, "search", ctx=request_context(),
                  detail={"list": "worklist", "resident_ids": [row["resident"]["id"] for row in rows]})
     commit()
