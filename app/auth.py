@@ -100,6 +100,16 @@ def login_required(*roles: str, refresh: bool = False):
     return decorator
 
 
+def optional_actor() -> Actor | None:
+    """The caller if the request carries a valid token, else None (public endpoints)."""
+    verify_jwt_in_request(optional=True)
+    identity = get_jwt_identity()
+    if not identity:
+        return None
+    g.actor = _load_actor(identity)
+    return g.actor
+
+
 def optional_resident_id() -> int | None:
     """The signed-in resident's id if the request carries a valid resident token."""
     verify_jwt_in_request(optional=True)

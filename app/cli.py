@@ -26,10 +26,15 @@ def demo_seed() -> None:
     signed = seed_demo_contracts(ContractSettings(c["CONTRACT_TERM_MONTHS"], c["MIN_RESIDENCE_MONTHS"],
                                                   c["TEAM_CAPACITY_PER_DOCTOR"]))
     db.session.commit()
+    from services.demo_appointments import seed_demo_sessions
+
+    sessions = seed_demo_sessions()
+    db.session.commit()
     click.echo(result.summary())
     click.echo(f"\n演示慢病管理 / demo chronic-disease patients enrolled this run: {enrolled}")
     click.echo(f"演示签约 / demo contracts signed this run: {signed}"
                + ("" if signed else "（已存在或未加载服务包目录 / already present, or catalog not loaded）"))
+    click.echo(f"演示出诊时段 / demo sessions for the next two weeks created this run: {sessions}")
 
 
 scheduler_cli = AppGroup("scheduler", help="定时任务（APScheduler）")

@@ -77,6 +77,14 @@ def load_config(instance_path: str) -> dict:
         "CONTRACT_TERM_MONTHS": _int("CONTRACT_TERM_MONTHS", 12),
         "MIN_RESIDENCE_MONTHS": _int("MIN_RESIDENCE_MONTHS", 6),
         "PACKAGES_CATALOG_DIR": _env("PACKAGES_CATALOG_DIR", None),
+        # Appointments: residents cancel online until this many hours before the
+        # start; signed_first sessions open to everyone this many hours after
+        # publication (per-session override); weekly series are capped.
+        "APPOINTMENT_CANCEL_CUTOFF_HOURS": float(_env("APPOINTMENT_CANCEL_CUTOFF_HOURS", "2")),
+        "SIGNED_FIRST_DEFAULT_HOURS": _int("SIGNED_FIRST_DEFAULT_HOURS", 24),
+        "SLOT_MAX_REPEAT_WEEKS": _int("SLOT_MAX_REPEAT_WEEKS", 26),
+        # How far ahead GET /round-points lists each point's round sessions.
+        "ROUND_POINT_SCHEDULE_DAYS": _int("ROUND_POINT_SCHEDULE_DAYS", 14),
         # JSON file overriding follow-up thresholds/intervals (services/followup/rules.py).
         "FOLLOWUP_RULES_FILE": _env("FOLLOWUP_RULES_FILE", None),
         # Reverse proxies in front of the app (for the client address in audit rows).

@@ -28,6 +28,7 @@ _app: Flask | None = None
 JOBS = {
     "housekeeping": ("app.scheduler:run_housekeeping", {"trigger": "cron", "hour": 3, "minute": 30}),
     "contracts_daily": ("app.scheduler:run_contracts_daily", {"trigger": "cron", "hour": 0, "minute": 5}),
+    "appointments_no_show": ("app.scheduler:run_no_shows", {"trigger": "cron", "hour": 23, "minute": 50}),
 }
 
 
@@ -48,6 +49,16 @@ def run_contracts_daily() -> None:
         result = expire_and_start_contracts()
         db.session.commit()
         log.info("contracts daily done: %s", result)
+
+
+def run_no_shows() -> None:
+    """Bookings never checked in after their session ended become no-shows (爽约)."""
+    from services.appointments import mark_no_shows
+
+    with _app.app_context():
+        marked = mark_no_shows()
+        db.session.commit()
+        log.info("no-show marking done: %s marked", marked)
 
 
 def build_scheduler(app: Flask, *, blocking: bool = False) -> BaseScheduler:

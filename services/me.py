@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import case, select
 
+from services import clock
+from services.appointments import upcoming_for_resident
 from services.db import db
 from services.models import Contract, ProgramEnrolment, Resident
 from services.models.contract import LIVE_CONTRACT_STATUSES
@@ -27,12 +29,21 @@ def current_contract(resident_id: int) -> Contract | None:
 
 
 def upcoming_items(resident_id: int) -> list[dict]:
-    """The resident's next follow-ups (soonest first); appointments join later."""
+    """The resident's next follow-ups and appointments, soonest first."""
     rows = db.session.scalars(select(ProgramEnrolment).where(
         ProgramEnrolment.resident_id == resident_id, ProgramEnrolment.status == "active")
         .order_by(ProgramEnrolment.next_due_date)).all()
-    return [{"kind": "followup", "program": e.program, "due_date": e.next_due_date.isoformat(),
-             "team_id": e.team_id} for e in rows]
+    items = [(e.next_due_date, {"kind": "followup", "program": e.program, "due_date": e.next_due_date.isoformat(),
+                                "team_id": e.team_id}) for e in rows]
+    for appt in upcoming_for_resident(resident_id):
+        slot = appt.slot
+        items.append((clock.to_local(slot.starts_at).date(), {
+            "kind": "appointment", "appointment_id": appt.id, "status": appt.status, "slot_id": slot.id,
+            "slot_kind": slot.kind, "starts_at": clock.to_local(slot.starts_at).isoformat(),
+            "ends_at": clock.to_local(slot.ends_at).isoformat(), "team_id": slot.team_id,
+            "round_point_id": slot.round_point_id}))
+    items.sort(key=lambda pair: pair[0])
+    return [item for _, item in items]
 
 
 def summary(resident: Resident) -> MeSummary:

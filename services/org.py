@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, select
 
 from services.db import db
 from services.errors import NotFound
-from services.models import Contract, Institution, RoundPoint, Staff, Team
+from services.models import Contract, Institution, Staff, Team
 
 
 @dataclass
@@ -89,12 +89,3 @@ def get_institution(institution_id: int) -> Institution:
     if inst is None:
         raise NotFound("机构不存在", code="INSTITUTION_NOT_FOUND")
     return inst
-
-
-def round_points_query(institution_id: int | None = None, village: str | None = None) -> Select:
-    stmt = select(RoundPoint).order_by(RoundPoint.id)
-    if institution_id is not None:
-        stmt = stmt.where(RoundPoint.institution_id == institution_id)
-    if village:
-        stmt = stmt.where(RoundPoint.village == village)
-    return stmt

@@ -18,7 +18,7 @@ from services.db import db
 from services.errors import Conflict, NotFound, ValidationFailed
 from services.idcard import IdNumberError, age_on, normalize_id_number, validate_id_number
 from services.masking import mask_id_number, mask_phone
-from services.models import Institution, Resident, ResidentTag
+from services.models import Institution, Resident, ResidentTag, RoundPoint
 from services.models.resident import CONSENT_SCOPES, DERIVED_TAGS, RECORDED_TAGS, TAG_LABELS
 from services.phones import PhoneError, normalize_mobile
 from services.scope import Scope, institution_visible, resident_visible
@@ -169,6 +169,16 @@ def _flush_unique() -> None:
         raise Conflict("该身份证号码的居民已建档", code="RESIDENT_EXISTS") from exc
 
 
+def _check_round_point(point_id: int | None, scope: Scope) -> int | None:
+    """The round point (巡诊点) nearest the resident's home, for rounds and the worklist filter."""
+    if point_id is None:
+        return None
+    point = db.session.get(RoundPoint, point_id)
+    if point is None or not point.active or (scope.is_staff and point.institution_id not in scope.institution_ids):
+        raise ValidationFailed.field("round_point_id", "巡诊点不存在、已停用或不在您的管辖范围内")
+    return point.id
+
+
 def create_resident(data: dict, scope: Scope, cipher: PiiCipher,
                     ctx: audit.RequestContext | None = None) -> Resident:
     number, birth_date, sex = _parse_id(data["id_number"])
@@ -190,6 +200,7 @@ def create_resident(data: dict, scope: Scope, cipher: PiiCipher,
         village=data.get("village"),
         floating=floating,
         residence_since=data.get("residence_since"),
+        round_point_id=_check_round_point(data.get("round_point_id"), scope),
         created_by_id=scope.actor_id if scope.is_staff else None,
     )
     _set_tags(resident, data.get("tags") or [])
@@ -221,6 +232,9 @@ def update_resident(resident_id: int, data: dict, scope: Scope, cipher: PiiCiphe
     if "institution_id" in data and data["institution_id"] != resident.institution_id:
         resident.institution_id = _check_institution(data["institution_id"], scope)
         changed.append("institution_id")
+    if "round_point_id" in data and data["round_point_id"] != resident.round_point_id:
+        resident.round_point_id = _check_round_point(data["round_point_id"], scope)
+        changed.append("round_point_id")
     for key in ("name", "address", "village", "floating", "residence_since"):
         if key in data:
             value = _clean_name(data[key]) if key == "name" else data[key]

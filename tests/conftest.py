@@ -80,8 +80,9 @@ class PostgresDatabases:
     def __init__(self, url: str):
         self.url = url
         self.schema = f"fdtest_{os.getpid()}"
+        # The pool is wide enough for the 50-way booking race to be truly concurrent.
         self.engine_options = {"connect_args": {"options": f"-csearch_path={self.schema}"},
-                               "pool_pre_ping": True}
+                               "pool_pre_ping": True, "pool_size": 5, "max_overflow": 55}
         admin = sa.create_engine(url)
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))

@@ -9,14 +9,17 @@ from app.schemas.org import (
     InstitutionPageSchema,
     InstitutionQuerySchema,
     InstitutionSchema,
+    RoundPointCreateSchema,
     RoundPointPageSchema,
     RoundPointQuerySchema,
+    RoundPointSchema,
+    RoundPointUpdateSchema,
     TeamCardSchema,
     TeamPageSchema,
     TeamQuerySchema,
 )
 from app.tx import commit, idempotent
-from services import admin, org
+from services import admin, org, round_points
 from services.pagination import paginate
 
 blp = Blueprint("organisation", __name__, description="医共体、机构、家庭医生团队与巡诊点（公开）")
@@ -77,13 +80,64 @@ def get_team(team_id):
     return _cards([org.get_team(team_id)])[0]
 
 
+def _with_schedule(points: list) -> list:
+    days = current_app.config["ROUND_POINT_SCHEDULE_DAYS"]
+    sessions = round_points.upcoming_sessions([p.id for p in points], days)
+    for point in points:
+        point.schedule = sessions[point.id]
+    return points
+
+
 @blp.route("/round-points")
 @blp.arguments(RoundPointQuerySchema, location="query")
 @blp.response(200, RoundPointPageSchema)
 def list_round_points(args):
-    """巡诊点：地点、所在村、所属机构"""
-    stmt = org.round_points_query(args.get("institution_id"), args.get("village"))
-    return paginate(stmt, args["page"], args["page_size"]).as_dict()
+    """巡诊点：地点、所在村、所属机构，以及即将开展的巡诊安排（默认未来 14 天）"""
+    stmt = round_points.round_points_query(args.get("institution_id"), args.get("village"))
+    page = paginate(stmt, args["page"], args["page_size"])
+    return page.as_dict(_with_schedule(page.items))
+
+
+@blp.route("/round-points/<int:point_id>")
+@blp.response(200, RoundPointSchema)
+@blp.alt_response(404, description="ROUND_POINT_NOT_FOUND")
+def get_round_point(point_id):
+    """单个巡诊点及其即将开展的巡诊安排"""
+    return _with_schedule([round_points.get_round_point(point_id)])[0]
+
+
+@blp.route("/round-points", methods=["POST"])
+@idempotent
+@login_required("admin")
+@blp.arguments(RoundPointCreateSchema)
+@blp.response(201, RoundPointSchema)
+@blp.alt_response(409, description="ROUND_POINT_EXISTS（同一机构已有同名巡诊点）")
+def create_round_point(body):
+    """新建巡诊点（管理员，限管辖范围内的机构）"""
+    point = round_points.create_round_point(body, current_actor().scope)
+    commit()
+    return _with_schedule([point])[0]
+
+
+@blp.route("/round-points/<int:point_id>", methods=["PATCH"])
+@login_required("admin")
+@blp.arguments(RoundPointUpdateSchema)
+@blp.response(200, RoundPointSchema)
+def update_round_point(body, point_id):
+    """修改巡诊点（名称、村、地址、所属机构）"""
+    point = round_points.update_round_point(point_id, body, current_actor().scope)
+    commit()
+    return _with_schedule([point])[0]
+
+
+@blp.route("/round-points/<int:point_id>", methods=["DELETE"])
+@login_required("admin")
+@blp.response(204)
+@blp.alt_response(409, description="ROUND_POINT_IN_USE（还有未结束的巡诊安排）")
+def retire_round_point(point_id):
+    """停用巡诊点（保留历史记录；有未结束的巡诊安排时不能停用）"""
+    round_points.retire_round_point(point_id, current_actor().scope)
+    commit()
 
 
 @blp.route("/institutions", methods=["POST"])

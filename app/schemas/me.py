@@ -26,4 +26,4 @@ class MeSchema(ma.Schema):
     profile = fields.Nested(ResidentSchema)
     contract = fields.Nested(ContractSummarySchema, allow_none=True,
                              metadata={"description": "当前签约（生效中或待处理），无则为 null"})
-    upcoming = fields.List(fields.Dict(), metadata={"description": "即将到来的随访、预约等（后续功能填充）"})
+    upcoming = fields.List(fields.Dict(), metadata={"description": "即将到来的随访（kind=followup，due_date）和预约（kind=appointment，starts_at 带时区偏移），按日期排序"})

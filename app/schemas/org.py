@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import Int, PageQuerySchema, page_schema
+from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, page_schema
 from services.models.org import INSTITUTION_TYPE_LABELS, INSTITUTION_TYPES
 from services.models.staff import TEAM_ROLE_LABELS
 
@@ -81,6 +81,20 @@ class TeamQuerySchema(PageQuerySchema):
     institution_id = Int()
 
 
+class RoundSessionSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    slot_id = Int(attribute="id")
+    team = fields.Nested(PersonBriefSchema)
+    staff = fields.Nested(PersonBriefSchema, allow_none=True)
+    starts_at = LocalDateTime()
+    ends_at = LocalDateTime()
+    capacity = Int()
+    remaining = Int()
+    audience = fields.String()
+
+
 class RoundPointSchema(ma.Schema):
     class Meta:
         ordered = True
@@ -91,7 +105,22 @@ class RoundPointSchema(ma.Schema):
     address = fields.String(allow_none=True)
     institution_id = Int()
     institution_name = fields.Function(lambda r: r.institution.name)
-    schedule = fields.Function(lambda r: [], metadata={"description": "即将开展的巡诊安排（预约功能上线后填充）"})
+    schedule = fields.List(fields.Nested(RoundSessionSchema), metadata={
+        "description": "即将开展的巡诊安排（默认未来 14 天，时间按部署时区）"})
+
+
+class RoundPointCreateSchema(BaseSchema):
+    institution_id = Int(metadata={"description": "所属机构；机构管理员可省略（默认本机构）"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    village = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+class RoundPointUpdateSchema(BaseSchema):
+    institution_id = Int()
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    village = fields.String(validate=validate.Length(min=1, max=100))
+    address = fields.String(allow_none=True, validate=validate.Length(max=200))
 
 
 class RoundPointQuerySchema(PageQuerySchema):

@@ -31,6 +31,7 @@ class ResidentCreateSchema(BaseSchema):
     floating = fields.Boolean(load_default=False, metadata={"description": "流动人口（非本地户籍常住）"})
     residence_since = fields.Date(allow_none=True, metadata={"description": "在本地居住的起始日期；流动人口必填"})
     institution_id = Int(metadata={"description": "所属机构，默认为操作者所在机构"})
+    round_point_id = Int(allow_none=True, metadata={"description": "就近的巡诊点（工作清单可按巡诊点筛选）"})
     consent = fields.Nested(ConsentInSchema, allow_none=True)
 
 
@@ -44,6 +45,7 @@ class ResidentUpdateSchema(BaseSchema):
     floating = fields.Boolean()
     residence_since = fields.Date(allow_none=True)
     institution_id = Int()
+    round_point_id = Int(allow_none=True)
     consent = fields.Nested(ConsentInSchema, allow_none=True)
 
 
@@ -82,6 +84,7 @@ class ResidentSchema(ma.Schema):
     residence_since = fields.Function(lambda v: v.resident.residence_since.isoformat()
                                       if v.resident.residence_since else None)
     institution_id = fields.Function(lambda v: v.resident.institution_id)
+    round_point_id = fields.Function(lambda v: v.resident.round_point_id)
     birth_date = fields.Function(lambda v: v.resident.birth_date.isoformat())
     sex = fields.Function(lambda v: v.resident.sex)
     age = Int()

@@ -1,4 +1,5 @@
 """All models, imported here so Alembic autogenerate sees every table."""
+from services.models.appointment import Appointment, AppointmentEvent, Slot
 from services.models.audit import AuditLog
 from services.models.auth import OtpCode, RevokedToken
 from services.models.contract import (
@@ -18,6 +19,7 @@ from services.models.scheduler import apscheduler_jobs
 from services.models.staff import LoginFailure, Staff
 
 __all__ = [
+    "Appointment", "AppointmentEvent", "Slot",
     "AuditLog", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
     "PackageVersion", "ServiceDelivery", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",
     "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RoundPoint", "Staff", "Team", "apscheduler_jobs",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.clock import now
@@ -93,6 +93,8 @@ class RoundPoint(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     village: Mapped[str] = mapped_column(String(100))
     address: Mapped[str | None] = mapped_column(String(200))
+    # Retired points stay (sessions and residents refer to them) but are hidden.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
 
     institution: Mapped[Institution] = relationship()

@@ -115,7 +115,12 @@ def test_openapi_spec_documents_paths_errors_and_auth(client):
                  "/api/v1/contracts/{contract_id}/services", "/api/v1/contracts/{contract_id}/evaluations",
                  "/api/v1/evaluations", "/api/v1/staff", "/api/v1/residents/{resident_id}/programs",
                  "/api/v1/programs/{enrolment_id}", "/api/v1/followups", "/api/v1/residents/{resident_id}/followups",
-                 "/api/v1/worklist", "/api/v1/referrals", "/api/v1/referrals/{referral_id}", "/api/v1/stats/followup"):
+                 "/api/v1/worklist", "/api/v1/referrals", "/api/v1/referrals/{referral_id}", "/api/v1/stats/followup",
+                 "/api/v1/slots", "/api/v1/slots/{slot_id}", "/api/v1/slots/{slot_id}/cancel", "/api/v1/appointments",
+                 "/api/v1/appointments/{appointment_id}", "/api/v1/appointments/{appointment_id}/cancel",
+                 "/api/v1/appointments/{appointment_id}/check_in", "/api/v1/appointments/{appointment_id}/no_show",
+                 "/api/v1/appointments/{appointment_id}/reschedule", "/api/v1/teams/{team_id}/day", "/api/v1/agenda",
+                 "/api/v1/residents/{resident_id}/appointment-summary", "/api/v1/round-points/{point_id}"):
         assert path in spec["paths"], path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["paths"]["/api/v1/residents"]["post"]["security"] == [{"bearerAuth": []}]

@@ -17,16 +17,17 @@ def test_jobs_are_stored_in_the_database(app):
     scheduler.start(paused=True)
     try:
         rows = db.session.execute(text("SELECT id, next_run_time FROM apscheduler_jobs")).all()
-        assert sorted(r.id for r in rows) == ["contracts_daily", "housekeeping"]
+        assert sorted(r.id for r in rows) == ["appointments_no_show", "contracts_daily", "housekeeping"]
         times = {r.id: dt.datetime.fromtimestamp(r.next_run_time, dt.timezone.utc).astimezone(clock.zone())
                  for r in rows}
         assert (times["housekeeping"].hour, times["housekeeping"].minute) == (3, 30)
         assert (times["contracts_daily"].hour, times["contracts_daily"].minute) == (0, 5)
+        assert (times["appointments_no_show"].hour, times["appointments_no_show"].minute) == (23, 50)
         # Starting again (a restart) replaces the job instead of duplicating it.
         again = sched.build_scheduler(app)
         again.start(paused=True)
         again.shutdown(wait=False)
-        assert db.session.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 2
+        assert db.session.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 3
     finally:
         scheduler.shutdown(wait=False)
 

@@ -1,0 +1,263 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from app.auth import current_actor, login_required, optional_actor, request_context
+from app.schemas.appointments import (
+    AgendaQuerySchema,
+    AgendaSchema,
+    AppointmentCreateSchema,
+    AppointmentDetailSchema,
+    AppointmentPageSchema,
+    AppointmentQuerySchema,
+    CancelSchema,
+    DayQuerySchema,
+    NoShowSchema,
+    ReasonRequiredSchema,
+    RescheduleSchema,
+    ResidentAppointmentSummarySchema,
+    SlotCancelledSchema,
+    SlotCreatedSchema,
+    SlotCreateSchema,
+    SlotOutSchema,
+    SlotPageSchema,
+    SlotQuerySchema,
+    TeamDaySchema,
+)
+from app.tx import commit, idempotent
+from services import appointments, audit, clock
+from services.errors import ValidationFailed
+from services.pagination import paginate
+
+blp = Blueprint("appointments", __name__, description="预约：出诊时段、巡诊、上门服务、签到与爽约")
+
+BOOKING_ERRORS = ("409 SLOT_FULL、ALREADY_BOOKED、SLOT_CLOSED；403 SIGNED_RESIDENTS_ONLY、OUTSIDE_SERVICE_AREA；"
+                  "404 SLOT_NOT_FOUND、RESIDENT_NOT_FOUND")
+MAX_SLOT_DAYS = 92
+MAX_AGENDA_DAYS = 31
+
+
+def _settings() -> appointments.AppointmentSettings:
+    c = current_app.config
+    return appointments.AppointmentSettings(cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"],
+                                            signed_first_default_hours=c["SIGNED_FIRST_DEFAULT_HOURS"],
+                                            max_repeat_weeks=c["SLOT_MAX_REPEAT_WEEKS"])
+
+
+def _date_range(first: dt.date | None, last: dt.date | None, default_days: int, max_days: int,
+                names=("date_from", "date_to")) -> tuple[dt.date, dt.date]:
+    first = first or clock.today()
+    last = last or first + dt.timedelta(days=default_days)
+    if last < first:
+        raise ValidationFailed.field(names[1], "结束日期不能早于开始日期")
+    if (last - first).days >= max_days:
+        raise ValidationFailed.field(names[1], f"查询范围最长 {max_days} 天")
+    return first, last
+
+
+def _with_marks(slots, actor) -> list:
+    resident_id = actor.scope.resident_id if actor and actor.scope.kind == "resident" else None
+    marks = appointments.booking_marks(slots, resident_id, is_staff=bool(actor and actor.scope.is_staff))
+    for slot in slots:
+        slot.can_book, slot.cannot_book_reason = marks[slot.id].can_book, marks[slot.id].reason
+    return slots
+
+
+def _bookings_with_no_shows(sessions) -> list:
+    counts = appointments.no_show_counts([a.resident_id for s in sessions for a in s.appointments])
+    for session in sessions:
+        for appt in session.appointments:
+            appt.no_show_count = counts.get(appt.resident_id, 0)
+    return sessions
+
+
+def _audit_listing(scope, appts, what: str) -> None:
+    """Staff lists that show residents are audited like resident searches."""
+    if scope.is_staff:
+        audit.record(scope, "search", ctx=request_context(),
+                     detail={"list": what, "count": len(appts),
+                             "resident_ids": sorted({a.resident_id for a in appts})})
+
+
+# --- sessions ----------------------------------------------------------------------
+
+@blp.route("/slots", methods=["POST"])
+@idempotent
+@login_required("doctor", "admin")
+@blp.arguments(SlotCreateSchema)
+@blp.response(201, SlotCreatedSchema)
+@blp.alt_response(409, description="SLOT_OVERLAP（该医生同一时间已有出诊安排）")
+def create_slot(body):
+    """发布出诊时段（门诊、上门服务、巡诊）；repeat_weeks 可按周重复，一次事务内全部创建"""
+    created = appointments.create_slots(body, current_actor().scope, _settings())
+    commit()
+    first = created[0]
+    first.occurrences = created
+    return first
+
+
+@blp.route("/slots", methods=["GET"])
+@blp.arguments(SlotQuerySchema, location="query")
+@blp.response(200, SlotPageSchema)
+def list_slots(args):
+    """可预约时段及剩余名额（公开；携带居民令牌时给出本人能否预约及原因）"""
+    actor = optional_actor()
+    first, last = _date_range(args.get("date_from"), args.get("date_to"), 13, MAX_SLOT_DAYS)
+    filters = appointments.SlotFilters(
+        date_from=first, date_to=last, team_id=args.get("team_id"), kind=args.get("kind"),
+        round_point_id=args.get("round_point_id"), staff_id=args.get("staff_id"),
+        include_cancelled=bool(args.get("include_cancelled")) and bool(actor and actor.scope.is_staff),
+        only_available=bool(args.get("available")))
+    page = paginate(appointments.slots_query(filters), args["page"], args["page_size"])
+    return page.as_dict(_with_marks(page.items, actor))
+
+
+@blp.route("/slots/<int:slot_id>", methods=["GET"])
+@blp.response(200, SlotOutSchema)
+@blp.alt_response(404, description="SLOT_NOT_FOUND")
+def get_slot(slot_id):
+    """单个时段（公开）"""
+    actor = optional_actor()
+    return _with_marks([appointments.get_slot(slot_id)], actor)[0]
+
+
+@blp.route("/slots/<int:slot_id>/cancel", methods=["POST"])
+@login_required("doctor", "admin")
+@blp.arguments(ReasonRequiredSchema)
+@blp.response(200, SlotCancelledSchema)
+@blp.alt_response(409, description="SLOT_ALREADY_CANCELLED、SLOT_CLOSED（已结束）")
+def cancel_slot(body, slot_id):
+    """取消出诊安排：其上全部预约随之取消并记录原因（短信通知由提醒功能发送）"""
+    slot, count = appointments.cancel_slot(slot_id, body["reason"], current_actor().scope)
+    commit()
+    slot.cancelled_appointments = count
+    return slot
+
+
+# --- appointments ------------------------------------------------------------------
+
+@blp.route("/appointments", methods=["POST"])
+@idempotent
+@login_required("resident", "doctor", "admin")
+@blp.arguments(AppointmentCreateSchema)
+@blp.response(201, AppointmentDetailSchema)
+@blp.alt_response(409, description=BOOKING_ERRORS)
+def book(body):
+    """预约：居民为本人预约，工作人员为管辖范围内的居民代约；名额在并发下也不会超订"""
+    appt = appointments.book(body, current_actor().scope)
+    commit()
+    appt.history = appointments.history(appt.id)
+    return appt
+
+
+@blp.route("/appointments", methods=["GET"])
+@login_required("resident", "doctor", "admin")
+@blp.arguments(AppointmentQuerySchema, location="query")
+@blp.response(200, AppointmentPageSchema)
+def list_appointments(args):
+    """预约列表：居民看本人的（when=upcoming|past），工作人员看本团队/管辖范围内的"""
+    scope = current_actor().scope
+    filters = appointments.AppointmentFilters(**{k: v for k, v in args.items() if k not in ("page", "page_size")})
+    page = paginate(appointments.appointments_query(scope, filters), args["page"], args["page_size"])
+    _audit_listing(scope, page.items, "appointments")
+    commit()
+    return page.as_dict()
+
+
+@blp.route("/appointments/<int:appointment_id>", methods=["GET"])
+@login_required("resident", "doctor", "admin")
+@blp.response(200, AppointmentDetailSchema)
+@blp.alt_response(404, description="APPOINTMENT_NOT_FOUND")
+def get_appointment(appointment_id):
+    """单个预约及其变更记录"""
+    appt = appointments.get_visible_appointment(appointment_id, current_actor().scope)
+    appt.history = appointments.history(appt.id)
+    return appt
+
+
+def _change(appt):
+    commit()
+    appt.history = appointments.history(appt.id)
+    return appt
+
+
+@blp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
+@login_required("resident", "doctor", "admin")
+@blp.arguments(CancelSchema)
+@blp.response(200, AppointmentDetailSchema)
+@blp.alt_response(409, description="CANCEL_WINDOW_CLOSED（居民在开始前不足截止时间）、INVALID_APPOINTMENT_STATUS")
+def cancel_appointment(body, appointment_id):
+    """取消预约：居民须在开始前（默认 2 小时）取消；工作人员随时可取消但须说明原因"""
+    return _change(appointments.cancel(appointment_id, body.get("reason"), current_actor().scope, _settings()))
+
+
+@blp.route("/appointments/<int:appointment_id>/reschedule", methods=["POST"])
+@login_required("resident", "doctor", "admin")
+@blp.arguments(RescheduleSchema)
+@blp.response(201, AppointmentDetailSchema)
+@blp.alt_response(409, description="新时段不可约时原预约保留不变：" + BOOKING_ERRORS)
+def reschedule_appointment(body, appointment_id):
+    """改约：取消原预约并预约新时段，在同一事务内完成；新时段约不上则原预约不受影响"""
+    appt = appointments.reschedule(appointment_id, body["slot_id"], body.get("reason"),
+                                   current_actor().scope, _settings())
+    return _change(appt)
+
+
+@blp.route("/appointments/<int:appointment_id>/check_in", methods=["POST"])
+@login_required("doctor", "admin")
+@blp.response(200, AppointmentDetailSchema)
+@blp.alt_response(409, description="CHECK_IN_NOT_OPEN（非就诊当天）、INVALID_APPOINTMENT_STATUS、SLOT_CLOSED")
+def check_in(appointment_id):
+    """签到（就诊当天；已被自动记为爽约的也可补签到）"""
+    return _change(appointments.check_in(appointment_id, current_actor().scope))
+
+
+@blp.route("/appointments/<int:appointment_id>/no_show", methods=["POST"])
+@login_required("doctor", "admin")
+@blp.arguments(NoShowSchema)
+@blp.response(200, AppointmentDetailSchema)
+@blp.alt_response(409, description="SESSION_NOT_STARTED、INVALID_APPOINTMENT_STATUS")
+def no_show(body, appointment_id):
+    """记为爽约（时段开始后）"""
+    return _change(appointments.mark_no_show(appointment_id, current_actor().scope, body.get("reason")))
+
+
+# --- views -------------------------------------------------------------------------
+
+@blp.route("/teams/<int:team_id>/day", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.arguments(DayQuerySchema, location="query")
+@blp.response(200, TeamDaySchema)
+def team_day(args, team_id):
+    """团队日视图：当天各时段（按时间）及其预约，含每位居民的爽约次数"""
+    day = args.get("date") or clock.today()
+    scope = current_actor().scope
+    team, sessions = appointments.team_day(team_id, day, scope)
+    _audit_listing(scope, [a for s in sessions for a in s.appointments], "team_day")
+    commit()
+    return {"date": day, "team": team, "sessions": _bookings_with_no_shows(sessions)}
+
+
+@blp.route("/agenda", methods=["GET"])
+@login_required("doctor")
+@blp.arguments(AgendaQuerySchema, location="query")
+@blp.response(200, AgendaSchema)
+def agenda(args):
+    """医生本人日程：指派给本人的时段和本团队的公共时段，及其预约"""
+    first, last = _date_range(args.get("date_from"), args.get("date_to"), 0, MAX_AGENDA_DAYS)
+    scope = current_actor().scope
+    sessions = appointments.doctor_agenda(scope, first, last)
+    _audit_listing(scope, [a for s in sessions for a in s.appointments], "agenda")
+    commit()
+    return {"date_from": first, "date_to": last, "sessions": _bookings_with_no_shows(sessions)}
+
+
+@blp.route("/residents/<int:resident_id>/appointment-summary", methods=["GET"])
+@login_required("resident", "doctor", "admin")
+@blp.response(200, ResidentAppointmentSummarySchema)
+def resident_summary(resident_id):
+    """居民预约概况：即将到来的预约数、签到、取消与爽约次数"""
+    return appointments.resident_summary(resident_id, current_actor().scope)
