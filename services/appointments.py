@@ -29,6 +29,7 @@ from services.residents import get_visible_resident
 from services.scope import Scope, institution_subtree
 
 MAX_SESSION_HOURS = 12
+MAX_DAYS_AHEAD = 366  # sessions are published at most a year ahead
 
 
 class SignedResidentsOnly(DomainError):
@@ -145,6 +146,8 @@ def create_slots(data: dict, scope: Scope, settings: AppointmentSettings) -> lis
         errors["ends_at"] = [f"单次出诊时长不能超过 {MAX_SESSION_HOURS} 小时"]
     if starts <= now:
         errors["starts_at"] = ["开始时间须晚于当前时间"]
+    elif starts > now + dt.timedelta(days=MAX_DAYS_AHEAD):
+        errors["starts_at"] = ["出诊安排最多提前一年发布"]
     _check_round_point(data, team, errors)
     _check_member(data.get("staff_id"), team, errors)
     audience = data.get("audience") or ("signed_only" if data["kind"] == "home_visit" else "everyone")

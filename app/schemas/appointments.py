@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, page_schema
+from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, page_schema
 from services.masking import mask_name, mask_phone
 from services.models.appointment import (
     APPOINTMENT_STATUS_LABELS,
@@ -100,8 +100,8 @@ class SlotCreatedSchema(SlotSchema):
 
 class SlotQuerySchema(PageQuerySchema):
     team_id = Int()
-    date_from = fields.Date(metadata={"description": "默认今天（部署时区）"})
-    date_to = fields.Date(metadata={"description": "默认 date_from 之后 13 天；最长 92 天"})
+    date_from = Date(metadata={"description": "默认今天（部署时区）"})
+    date_to = Date(metadata={"description": "默认 date_from 之后 13 天；最长 92 天"})
     kind = fields.String(validate=validate.OneOf(SLOT_KINDS))
     round_point_id = Int()
     staff_id = Int()
@@ -210,8 +210,8 @@ class AppointmentQuerySchema(PageQuerySchema):
     team_id = Int()
     slot_id = Int()
     staff_id = Int()
-    date_from = fields.Date()
-    date_to = fields.Date()
+    date_from = Date()
+    date_to = Date()
 
 
 class ResidentAppointmentSummarySchema(ma.Schema):
@@ -242,19 +242,19 @@ class SessionViewSchema(ma.Schema):
 
 
 class DayQuerySchema(BaseSchema):
-    date = fields.Date(metadata={"description": "默认今天（部署时区）"})
+    date = Date(metadata={"description": "默认今天（部署时区）"})
 
 
 class AgendaQuerySchema(BaseSchema):
-    date_from = fields.Date(metadata={"description": "默认今天"})
-    date_to = fields.Date(metadata={"description": "默认与 date_from 同一天；最长 31 天"})
+    date_from = Date(metadata={"description": "默认今天"})
+    date_to = Date(metadata={"description": "默认与 date_from 同一天；最长 31 天"})
 
 
 class TeamDaySchema(ma.Schema):
     class Meta:
         ordered = True
 
-    date = fields.Date()
+    date = Date()
     team = fields.Nested(BriefSchema)
     sessions = fields.List(fields.Nested(SessionViewSchema))
 
@@ -263,8 +263,8 @@ class AgendaSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    date_from = fields.Date()
-    date_to = fields.Date()
+    date_from = Date()
+    date_to = Date()
     sessions = fields.List(fields.Nested(SessionViewSchema))
 
 

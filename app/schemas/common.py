@@ -1,6 +1,8 @@
 """Shared schema pieces: the base schema, pagination and time fields."""
 from __future__ import annotations
 
+import datetime as dt
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -20,6 +22,17 @@ class Int(fields.Integer):
         if number is not None and not INT_MIN <= number <= INT_MAX:
             raise self.make_error("too_large")
         return number
+
+
+class Date(fields.Date):
+    """A calendar date within 1900..2999, so day arithmetic and time-zone
+    conversion near the ends of the calendar cannot fail."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not dt.date(1900, 1, 1) <= day <= dt.date(2999, 12, 31):
+            raise ma.ValidationError("日期须在 1900-01-01 至 2999-12-31 之间")
+        return day
 
 
 class BaseSchema(ma.Schema):

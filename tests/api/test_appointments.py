@@ -90,6 +90,8 @@ def test_session_validation(client, clinic):
     assert error(resp, 422, "VALIDATION_ERROR")["errors"] == {"staff_id": ["该人员不是本团队的在岗成员"]}
     resp = publish(client, doctor, signed_first_hours=12)
     assert "signed_first_hours" in error(resp, 422, "VALIDATION_ERROR")["errors"]
+    resp = publish(client, doctor, starts_at="9999-12-31T20:00:00-08:00", ends_at="9999-12-31T21:00:00-08:00")
+    assert error(resp, 422, "VALIDATION_ERROR")["errors"] == {"starts_at": ["出诊安排最多提前一年发布"]}
     resp = publish(client, doctor, capacity=0)
     assert "capacity" in error(resp, 422, "VALIDATION_ERROR")["errors"]
     resp = publish(client, doctor, team_id=clinic.team_b.id)
@@ -163,6 +165,8 @@ def test_availability_is_public_and_tells_a_resident_whether_they_may_book(clien
     assert error(bad, 422, "VALIDATION_ERROR")["errors"] == {"date_to": ["结束日期不能早于开始日期"]}
     bad = client.get("/api/v1/slots", query_string={"date_from": "2026-03-01", "date_to": "2026-07-01"})
     assert error(bad, 422, "VALIDATION_ERROR")["errors"] == {"date_to": ["查询范围最长 92 天"]}
+    bad = client.get("/api/v1/slots", query_string={"date_from": "9999-12-31"})
+    assert error(bad, 422, "VALIDATION_ERROR")["errors"] == {"date_from": ["日期须在 1900-01-01 至 2999-12-31 之间"]}
 
 
 # --- booking -------------------------------------------------------------------------
