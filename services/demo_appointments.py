@@ -52,16 +52,18 @@ def seed_demo_sessions(community_code: str = "demo") -> int:
             if day.weekday() not in WEEKLY:
                 continue
             kind, start, end, capacity, audience = WEEKLY[day.weekday()]
-            for point in (points[team.id] if kind == "round" else [None]):
-                starts_at = _at(day, start)
+            for i, point in enumerate(points[team.id] if kind == "round" else [None]):
+                # One doctor cannot be at two points at once: a team's second point gets the afternoon.
+                shift = dt.timedelta(hours=5 * (i % 2))
+                starts_at = _at(day, start) + shift
                 exists = db.session.scalar(select(Slot.id).where(
                     Slot.team_id == team.id, Slot.kind == kind, Slot.starts_at == starts_at,
                     (Slot.round_point_id == point.id) if point else Slot.round_point_id.is_(None)))
                 if exists is not None:
                     continue
                 db.session.add(Slot(
-                    team_id=team.id, staff_id=team.lead_doctor_id if kind != "clinic" else None, kind=kind,
-                    round_point_id=point.id if point else None, starts_at=starts_at, ends_at=_at(day, end),
+                    team_id=team.id, staff_id=team.lead_doctor_id if kind != "clinic" and i < 2 else None, kind=kind,
+                    round_point_id=point.id if point else None, starts_at=starts_at, ends_at=_at(day, end) + shift,
                     capacity=capacity, booked=0, audience=audience,
                     open_to_all_at=now + dt.timedelta(hours=24) if audience == "signed_first" else None,
                     title=f"{point.name}巡诊" if point else None, status="open", created_at=now))

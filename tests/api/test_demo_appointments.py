@@ -26,6 +26,11 @@ def test_demo_sessions_are_created_once(app, frozen_clock):
         p.id for p in points}
     assert db.session.scalar(select(func.count()).select_from(Resident).where(
         Resident.round_point_id.is_not(None))) > 0
+    # No doctor is booked into two places at once.
+    mine = sorted((s.staff_id, s.starts_at, s.ends_at) for s in db.session.scalars(
+        select(Slot).where(Slot.staff_id.is_not(None))))
+    for (a_staff, _, a_end), (b_staff, b_start, _) in zip(mine, mine[1:]):
+        assert a_staff != b_staff or a_end <= b_start
 
 
 def test_demo_resident_books_and_cancels(app, client, frozen_clock):
