@@ -1,7 +1,15 @@
 """gunicorn settings for `make run`: bind from HOST and PORT (see app/config.py),
-one worker (the scheduler and the in-memory rate limiter live in-process),
-threads for concurrency."""
+one worker (the in-memory rate limiter lives in-process), threads for concurrency.
+
+The master process also starts the scheduler as a process of its own
+(`flask --app wsgi scheduler run`) and stops it on exit; the web workers
+never run a scheduler. SCHEDULER_WITH_WEB=0 (older name: SCHEDULER_IN_WEB=0)
+turns that off, for deployments that run the scheduler under their own
+supervisor. Starting it twice is harmless: the second one waits as a standby.
+"""
 import os
+import subprocess
+import sys
 
 bind = f"{os.environ.get('HOST') or '127.0.0.1'}:{os.environ.get('PORT') or '8000'}"
 workers = 1
@@ -14,16 +22,44 @@ access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({
 timeout = 60
 
 
-def post_worker_init(worker):
-    """Run the scheduler inside the (single) web worker unless SCHEDULER_IN_WEB=0."""
-    if (os.environ.get("SCHEDULER_IN_WEB") or "1") not in ("0", "false", "no"):
-        from app.scheduler import start_background
+def _scheduler_wanted() -> bool:
+    value = os.environ.get("SCHEDULER_WITH_WEB") or os.environ.get("SCHEDULER_IN_WEB") or "1"
+    return value.lower() not in ("0", "false", "no")
 
-        start_background(worker.wsgi)
-        print("  Scheduler:    running (APScheduler, jobs stored in the database)", flush=True)
+
+def _start_scheduler(server) -> None:
+    """Start the scheduler beside the master: same environment, same console."""
+    if not _scheduler_wanted():
+        print("  Scheduler:    not started here (SCHEDULER_WITH_WEB=0)", flush=True)
+        return
+    # Inherits os.environ (DATABASE_URL, SMS_BACKEND ...) and stdout/stderr, so the
+    # console SMS channel prints where `make run` does; unbuffered so lines show at
+    # once. --exit-with-parent: it stops too if this master dies without on_exit.
+    # Kept on the arbiter, not in this module: a HUP reloads this file.
+    server.scheduler_process = process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run", "--exit-with-parent"],
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    print(f"  Scheduler:    running as its own process (pid {process.pid})", flush=True)
+
+
+def on_exit(server):
+    """Stop the scheduler: SIGTERM lets a running job finish; kill it if it hangs."""
+    process = getattr(server, "scheduler_process", None)
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def when_ready(server):
+    # Here, not in on_starting: the port is bound, so a failed start leaves no scheduler behind.
+    _start_scheduler(server)
     host, port = bind.rsplit(":", 1)
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     print(f"\n  Swagger UI:   http://{shown}:{port}/api/docs"

@@ -1,6 +1,9 @@
 """flask commands: `demo seed` (more groups arrive with later work)."""
 from __future__ import annotations
 
+import os
+import threading
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -41,28 +44,58 @@ scheduler_cli = AppGroup("scheduler", help="定时任务（APScheduler）")
 
 
 @scheduler_cli.command("run")
-def scheduler_run() -> None:
-    """Run the scheduler in the foreground (for deployments with several web workers)."""
-    from app.scheduler import build_scheduler
+@click.option("--poll-seconds", default=5.0, show_default=True, help="How often a standby tries to take over.")
+@click.option("--lease-seconds", default=60.0, show_default=True,
+              help="SQLite: a leader silent this long may be replaced (it renews every third of it).")
+@click.option("--exit-with-parent", is_flag=True, help="Stop when the parent process (gunicorn) goes away.")
+def scheduler_run(poll_seconds: float, lease_seconds: float, exit_with_parent: bool) -> None:
+    """Run the scheduler in the foreground; with several of these, one leads and the rest wait.
 
-    scheduler = build_scheduler(current_app._get_current_object(), blocking=True)
-    click.echo("scheduler running; Ctrl-C to stop")
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    SIGTERM or Ctrl-C stops it (running jobs finish first).
+    """
+    from app.scheduler import run_as_leader, stop_on_signals
+
+    stop = stop_on_signals()
+    if exit_with_parent:
+        _stop_when_orphaned(stop)
+    messages = {"leader": "scheduler: leader", "standby": "scheduler: standby, waiting"}
+    run_as_leader(current_app._get_current_object(), poll_seconds=poll_seconds, lease_seconds=lease_seconds,
+                  stop_event=stop, on_state=lambda state: click.echo(messages[state]))
+    click.echo("scheduler: stopped")
+
+
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """A parent killed outright cannot stop us; notice that we were re-parented instead."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(1):
+            if os.getppid() != parent:
+                click.echo("scheduler: parent process gone, stopping")
+                stop.set()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @scheduler_cli.command("jobs")
 def scheduler_jobs() -> None:
-    """List the scheduled jobs and their next run times."""
-    from app.scheduler import build_scheduler
+    """List the stored jobs and their next run times (read from the job table; starting a
+    scheduler here would move overdue runs forward without running them)."""
+    import datetime as dt
 
-    scheduler = build_scheduler(current_app._get_current_object())
-    scheduler.start(paused=True)
-    for job in scheduler.get_jobs():
-        click.echo(f"{job.id:20} next run {job.next_run_time}")
-    scheduler.shutdown(wait=False)
+    from sqlalchemy import column, select, table
+
+    from app.scheduler import JOBS
+    from services import clock
+    from services.db import db
+    from services.models.scheduler import SCHEDULER_JOBS_TABLE
+
+    jobs = table(SCHEDULER_JOBS_TABLE, column("id"), column("next_run_time"))
+    stored = dict(db.session.execute(select(jobs.c.id, jobs.c.next_run_time)).all())
+    for job_id in JOBS:
+        ts = stored.get(job_id)
+        when = clock.to_local(dt.datetime.fromtimestamp(ts, dt.timezone.utc)).isoformat() if ts else "not stored yet"
+        click.echo(f"{job_id:22} next run {when}")
 
 
 @scheduler_cli.command("run-job")
@@ -77,6 +110,44 @@ def scheduler_run_job(job_id: str) -> None:
     module, func = sched.JOBS[job_id][0].split(":")
     getattr(__import__(module, fromlist=[func]), func)()
     click.echo(f"{job_id} done")
+
+
+reminders_cli = AppGroup("reminders", help="提醒规划")
+
+
+@reminders_cli.command("plan")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="plan for this local date (default today)")
+def reminders_plan(day) -> None:
+    """Plan reminders into the outbox (idempotent: a second run adds nothing)."""
+    from app.reminders import plan
+
+    result = plan(current_app._get_current_object(), day.date() if day else None)
+    click.echo(f"planned {result.planned}, suppressed {result.suppressed}, cancelled {result.cancelled}, "
+               f"skipped (no mobile) {result.skipped_no_contact}; by kind {result.by_kind}")
+
+
+sms_cli = AppGroup("sms", help="短信发送")
+
+
+@sms_cli.command("dispatch")
+@click.option("--once", is_flag=True, help="one pass over the due messages, then exit")
+@click.option("--interval", default=60, show_default=True, help="seconds between passes without --once")
+def sms_dispatch(once: bool, interval: int) -> None:
+    """Send due outbox messages (quiet hours, daily cap, retries, reconciliation)."""
+    import time
+
+    from app.reminders import dispatch
+
+    while True:
+        result = dispatch(current_app._get_current_object())
+        click.echo(f"sent {result.sent}, retried {result.retried}, failed {result.failed}, "
+                   f"cancelled {result.cancelled}, suppressed {result.suppressed}, deferred {result.deferred}, "
+                   f"reconciled {result.reconciled}" + (" (quiet hours)" if result.quiet else "")
+                   + (" (another dispatcher is running)" if result.busy else ""))
+        if once:
+            return
+        time.sleep(interval)
 
 
 catalog_cli = AppGroup("catalog", help="服务包目录（packages_catalog/）")
@@ -125,5 +196,7 @@ def catalog_load() -> None:
 
 def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
+    app.cli.add_command(reminders_cli)
+    app.cli.add_command(sms_cli)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(scheduler_cli)

@@ -5,6 +5,7 @@ start while any secret still has its development default.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -48,12 +49,40 @@ def load_config(instance_path: str) -> dict:
         "SMS_SIGNATURE": _env("SMS_SIGNATURE", "家庭医生签约服务"),
         "HOST": _env("HOST", "127.0.0.1"),
         "PORT": _int("PORT", 8000),
-        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", None),
         # WeChat mini-program sign-in (jscode2session).
         "WECHAT_API_BASE": _env("WECHAT_API_BASE", "https://api.weixin.qq.com"),
         "WECHAT_APP_ID": _env("WECHAT_APP_ID", "wx-demo-appid"),
         "WECHAT_APP_SECRET": _env("WECHAT_APP_SECRET", "wx-demo-secret"),
         "WECHAT_TIMEOUT_SECONDS": float(_env("WECHAT_TIMEOUT_SECONDS", "5")),
+        # Subscribe-message template ids per reminder kind, e.g.
+        # {"followup_due": "tmpl-abc", "appointment_reminder": "tmpl-def"}; empty: SMS only.
+        "WECHAT_TEMPLATE_IDS": json.loads(_env("WECHAT_TEMPLATE_IDS", "{}") or "{}"),
+        # Twilio (SMS_BACKEND=twilio). TWILIO_API_BASE points the SDK at another host (tests).
+        "TWILIO_ACCOUNT_SID": _env("TWILIO_ACCOUNT_SID", None),
+        "TWILIO_AUTH_TOKEN": _env("TWILIO_AUTH_TOKEN", None),
+        "TWILIO_FROM": _env("TWILIO_FROM", None),
+        "TWILIO_MESSAGING_SERVICE_SID": _env("TWILIO_MESSAGING_SERVICE_SID", None),
+        "TWILIO_API_BASE": _env("TWILIO_API_BASE", None),
+        "TWILIO_TIMEOUT_SECONDS": float(_env("TWILIO_TIMEOUT_SECONDS", "10")),
+        # Public address of this API, for Twilio's status callbacks and signature checks.
+        "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # Reminders: no sending in quiet hours (local time; empty disables), a daily
+        # cap per resident (login codes exempt), a sending rate, retries.
+        "QUIET_HOURS": _env("QUIET_HOURS", "21:00-08:00"),
+        "SMS_DAILY_CAP_PER_RESIDENT": _int("SMS_DAILY_CAP_PER_RESIDENT", 3),
+        "SMS_RATE_PER_SECOND": float(_env("SMS_RATE_PER_SECOND", "10")),
+        "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),
+        "SMS_MAX_ATTEMPTS": _int("SMS_MAX_ATTEMPTS", 6),
+        "SMS_RETRY_BASE_SECONDS": _int("SMS_RETRY_BASE_SECONDS", 60),
+        # A row still `sending` after this long was left by a crashed dispatcher.
+        "SMS_SENDING_TIMEOUT_SECONDS": _int("SMS_SENDING_TIMEOUT_SECONDS", 300),
+        "REMINDER_FOLLOWUP_DUE_DAYS": _int("REMINDER_FOLLOWUP_DUE_DAYS", 3),
+        "REMINDER_FOLLOWUP_OVERDUE_DAYS": _int("REMINDER_FOLLOWUP_OVERDUE_DAYS", 7),
+        "REMINDER_CONTRACT_ENDING_DAYS": _env("REMINDER_CONTRACT_ENDING_DAYS", "30,7"),
+        # After downtime the planner still picks up events this many days late.
+        "REMINDER_CATCHUP_DAYS": _int("REMINDER_CATCHUP_DAYS", 7),
+        # The evening-before appointment reminder is sent at this local time.
+        "REMINDER_EVENING_HOUR": _int("REMINDER_EVENING_HOUR", 18),
         # Tokens.
         "JWT_ACCESS_MINUTES": _int("JWT_ACCESS_MINUTES", 15),
         "JWT_REFRESH_DAYS": _int("JWT_REFRESH_DAYS", 30),
@@ -134,4 +163,12 @@ def insecure_settings(cfg: dict) -> list[InsecureSetting]:
             problems.append(InsecureSetting(name, "still the development default"))
         elif len(value) < 32:
             problems.append(InsecureSetting(name, "shorter than 32 characters"))
+    if cfg.get("SMS_BACKEND") == "twilio":
+        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+            if not cfg.get(name):
+                problems.append(InsecureSetting(name, "required with SMS_BACKEND=twilio"))
+        if not (cfg.get("TWILIO_FROM") or cfg.get("TWILIO_MESSAGING_SERVICE_SID")):
+            problems.append(InsecureSetting("TWILIO_FROM", "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required"))
+        if not str(cfg.get("PUBLIC_BASE_URL") or "").startswith("https://"):
+            problems.append(InsecureSetting("PUBLIC_BASE_URL", "must be the public https address for Twilio callbacks"))
     return problems

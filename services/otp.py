@@ -21,8 +21,8 @@ from services.masking import mask_name
 from services.models import OtpCode, Resident
 from services.phones import PhoneError, normalize_mobile, to_e164
 from services.reminders.channels import SmsChannel
+from services.reminders.templates import login_code_text
 from services.residents import residents_with_phone
-from services.sms_templates import login_code_text
 
 
 @dataclass(frozen=True)

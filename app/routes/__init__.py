@@ -6,8 +6,20 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from app.routes import admin, appointments, audit, auth, contracts, followups, health, me, org, residents
+    from app.routes import (
+        admin,
+        appointments,
+        audit,
+        auth,
+        contracts,
+        followups,
+        health,
+        me,
+        org,
+        reminders,
+        residents,
+    )
 
-    for module in (health, auth, org, admin, residents, contracts, followups, appointments, me, audit):
+    for module in (health, auth, org, admin, residents, contracts, followups, appointments, reminders, me, audit):
         prefix = "" if module is health else "/api/v1" + (module.blp.url_prefix or "")
         api.register_blueprint(module.blp, url_prefix=prefix)

@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 
 from app.auth import cipher, decode_own_refresh_token, issue_tokens, login_required, optional_resident_id
 from app.extensions import limiter
+from app.reminders import sms_channel
 from app.schemas.auth import (
     LogoutSchema,
     OtpAcceptedSchema,
@@ -20,7 +21,6 @@ from app.schemas.auth import (
 from app.tx import commit
 from services import otp, staff_auth, tokens, wechat
 from services.phones import PhoneError, normalize_mobile
-from services.reminders.channels import build_sms_channel
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="登录与令牌")
 
@@ -88,7 +88,7 @@ def request_otp(body):
     无论手机号是否已建档都返回 202，不泄露居民是否存在；仅向已建档居民的手机号发送。
     """
     c = current_app.config
-    channel = build_sms_channel(c["SMS_BACKEND"])
+    channel = sms_channel()
     otp.request_login_code(body["phone"], request.remote_addr, _otp_policy(), cipher(), channel,
                            c["SMS_SIGNATURE"])
     commit()

@@ -14,11 +14,13 @@ from services.models.followup import FollowUp, ProgramEnrolment, Referral
 from services.models.idempotency import IdempotencyRecord
 from services.models.org import Institution, MedicalCommunity, RoundPoint, Team
 from services.models.package import PackageVersion
+from services.models.reminder import LeaderLock, OutboxMessage, SmsOptOut, WechatSubscription
 from services.models.resident import Resident, ResidentTag
 from services.models.scheduler import apscheduler_jobs
 from services.models.staff import LoginFailure, Staff
 
 __all__ = [
+    "LeaderLock", "OutboxMessage", "SmsOptOut", "WechatSubscription",
     "Appointment", "AppointmentEvent", "Slot",
     "AuditLog", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
     "PackageVersion", "ServiceDelivery", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",

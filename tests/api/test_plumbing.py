@@ -120,7 +120,9 @@ def test_openapi_spec_documents_paths_errors_and_auth(client):
                  "/api/v1/appointments/{appointment_id}", "/api/v1/appointments/{appointment_id}/cancel",
                  "/api/v1/appointments/{appointment_id}/check_in", "/api/v1/appointments/{appointment_id}/no_show",
                  "/api/v1/appointments/{appointment_id}/reschedule", "/api/v1/teams/{team_id}/day", "/api/v1/agenda",
-                 "/api/v1/residents/{resident_id}/appointment-summary", "/api/v1/round-points/{point_id}"):
+                 "/api/v1/residents/{resident_id}/appointment-summary", "/api/v1/round-points/{point_id}",
+                 "/api/v1/me/notification-preferences", "/api/v1/me/wechat-subscriptions", "/api/v1/messages",
+                 "/api/v1/messages/stats", "/api/v1/webhooks/twilio/status", "/api/v1/webhooks/twilio/inbound"):
         assert path in spec["paths"], path
     assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert spec["paths"]["/api/v1/residents"]["post"]["security"] == [{"bearerAuth": []}]
@@ -142,6 +144,16 @@ def test_production_refuses_default_secrets(monkeypatch):
         create_app()
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     assert create_app().config["APP_ENV"] == "production"
+    # Twilio in production needs its credentials, a sender and a public https address for callbacks.
+    monkeypatch.setenv("SMS_BACKEND", "twilio")
+    with pytest.raises(RuntimeError) as exc:
+        create_app()
+    assert all(name in str(exc.value) for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM",
+                                                   "PUBLIC_BASE_URL"))
+    for name, value in (("TWILIO_ACCOUNT_SID", "AC" + "1" * 32), ("TWILIO_AUTH_TOKEN", "t" * 32),
+                        ("TWILIO_MESSAGING_SERVICE_SID", "MG" + "1" * 32), ("PUBLIC_BASE_URL", "https://fdoc.example.cn")):
+        monkeypatch.setenv(name, value)
+    assert create_app().config["SMS_BACKEND"] == "twilio"
 
 
 def test_database_url_is_normalised_to_psycopg(monkeypatch):

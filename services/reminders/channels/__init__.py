@@ -1,7 +1,8 @@
 """Message channels behind one small interface.
 
-The foundation has the console channel (development: every message is one
-line on standard output); Twilio and WeChat come with the reminders work.
+`console` prints every message as one line on standard output (development),
+`twilio` sends through the real Twilio SDK, and `wechat` sends mini-program
+subscribe messages; tests drive the real clients against local fakes.
 """
 from __future__ import annotations
 
@@ -22,8 +23,14 @@ class SmsChannel(Protocol):
 
 
 def build_sms_channel(backend: str, **settings) -> SmsChannel:
+    """`console` (development) or `twilio` (the real SDK; settings are the
+    TwilioSmsChannel keyword arguments)."""
     if backend == "console":
         from services.reminders.channels.console import ConsoleSmsChannel
 
         return ConsoleSmsChannel()
-    raise ValueError(f"unknown SMS_BACKEND {backend!r} (supported now: console)")
+    if backend == "twilio":
+        from services.reminders.channels.twilio import TwilioSmsChannel
+
+        return TwilioSmsChannel(**settings)
+    raise ValueError(f"unknown SMS_BACKEND {backend!r} (supported: console, twilio)")

@@ -1,0 +1,344 @@
+"""Plans reminders into the outbox. Idempotent: every message has a dedupe key
+(kind + subject + occurrence) that the database keeps unique, and rows are
+inserted with ON CONFLICT DO NOTHING, so running the planner twice for the
+same day, or two planners at once, adds nothing.
+
+What is planned (domain.md, Reminders):
+- follow-up due within N days, and overdue by M days, to the resident;
+- appointment reminders: the evening before, or two hours before the start
+  when the booking was made after that evening;
+- contract ending in 30 and 7 days (unless already renewed);
+- a booking cancelled with its session.
+
+Windows reach back `catchup_days`, so after downtime the planner still
+catches events it missed (each once: the key includes the occurrence).
+Residents who opted out (in the app or by replying 退订) are recorded as
+`suppressed` with the reason, unless a WeChat subscription can carry the
+message; residents without a mobile number and without WeChat are skipped.
+Planned rows whose reason disappeared are cancelled.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services import clock
+from services.db import db
+from services.models import (
+    Appointment,
+    Contract,
+    Institution,
+    OutboxMessage,
+    ProgramEnrolment,
+    Resident,
+    RoundPoint,
+    Slot,
+    SmsOptOut,
+    Team,
+    WechatSubscription,
+)
+from services.models.contract import OPEN_CONTRACT_STATUSES
+from services.phones import to_e164
+from services.reminders import templates
+from services.reminders.settings import ReminderSettings
+
+SLOT_PLACES = {"clinic": "门诊", "home_visit": "上门服务", "round": "巡诊"}
+
+
+@dataclass
+class PlanResult:
+    planned: int = 0
+    suppressed: int = 0
+    skipped_no_contact: int = 0
+    cancelled: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Candidate:
+    key: str
+    kind: str
+    resident: Resident
+    subject_type: str
+    subject_id: int
+    occurrence: str
+    text: str
+    data: dict
+    send_at: dt.datetime
+    not_after: dt.datetime | None = None
+
+
+def local_at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=clock.zone()).astimezone(dt.timezone.utc)
+
+
+def _contact(team: Team | None, with_name: bool = False) -> str:
+    if team is None:
+        return ""
+    phone = team.phone or ""
+    if with_name:
+        return f"{team.name}{(' ' + phone) if phone else ''}"
+    return f" {phone}" if phone else ""
+
+
+# --- candidates ----------------------------------------------------------------------
+
+def _followup_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) -> Iterable[_Candidate]:
+    due_to = day + dt.timedelta(days=s.followup_due_days)
+    overdue_to = day - dt.timedelta(days=s.overdue_days)
+    overdue_from = overdue_to - dt.timedelta(days=s.catchup_days)
+    rows = db.session.execute(
+        select(ProgramEnrolment, Resident, Team)
+        .join(Resident, ProgramEnrolment.resident_id == Resident.id)
+        .join(Team, ProgramEnrolment.team_id == Team.id)
+        .where(ProgramEnrolment.status == "active",
+               ((ProgramEnrolment.next_due_date >= day) & (ProgramEnrolment.next_due_date <= due_to))
+               | ((ProgramEnrolment.next_due_date >= overdue_from) & (ProgramEnrolment.next_due_date <= overdue_to)))
+        .order_by(ProgramEnrolment.id)).all()
+    for enrolment, resident, team in rows:
+        due = enrolment.next_due_date
+        kind = "followup_due" if due >= day else "followup_overdue"
+        text = templates.render(kind, s.signature, date=templates.month_day(due), contact=_contact(team))
+        yield _Candidate(f"{kind}:{enrolment.id}:{due.isoformat()}", kind, resident, "enrolment", enrolment.id,
+                         due.isoformat(), text,
+                         templates.wechat_data(kind, due.isoformat(), team.name), now)
+
+
+def _contract_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) -> Iterable[_Candidate]:
+    for days_left in s.contract_ending_days:
+        last = day + dt.timedelta(days=days_left)
+        first = last - dt.timedelta(days=min(s.catchup_days, days_left))
+        rows = db.session.execute(
+            select(Contract, Resident, Team)
+            .join(Resident, Contract.resident_id == Resident.id)
+            .join(Team, Contract.team_id == Team.id)
+            .where(Contract.status == "active", Contract.ends_on > first, Contract.ends_on <= last)
+            .order_by(Contract.id)).all()
+        renewed_ids = _renewed_ids([c.id for c, _, _ in rows])
+        for contract, resident, team in rows:
+            if contract.id in renewed_ids:
+                continue
+            ends = contract.ends_on
+            text = templates.render("contract_ending", s.signature, date=templates.month_day(ends),
+                                    contact=_contact(team))
+            yield _Candidate(f"contract_ending:{contract.id}:{ends.isoformat()}:{days_left}", "contract_ending",
+                             resident, "contract", contract.id, f"{ends.isoformat()}:{days_left}", text,
+                             templates.wechat_data("contract_ending", ends.isoformat(), team.name), now)
+
+
+def _renewed_ids(contract_ids: list[int]) -> set[int]:
+    if not contract_ids:
+        return set()
+    return set(db.session.scalars(select(Contract.renewed_from_id).where(
+        Contract.renewed_from_id.in_(contract_ids),
+        Contract.status.in_(OPEN_CONTRACT_STATUSES + ("active",)))))
+
+
+def _place(slot: Slot, points: dict[int, RoundPoint], institutions: dict[int, Institution], team: Team) -> str:
+    if slot.kind == "round" and slot.round_point_id in points:
+        return points[slot.round_point_id].name
+    if slot.kind == "home_visit":
+        return "上门服务"
+    inst = institutions.get(team.institution_id)
+    return inst.name if inst else SLOT_PLACES[slot.kind]
+
+
+def _appointment_candidates(now: dt.datetime, s: ReminderSettings) -> Iterable[_Candidate]:
+    horizon = now + dt.timedelta(hours=36)
+    since = now - dt.timedelta(days=s.catchup_days)
+    rows = db.session.execute(
+        select(Appointment, Slot, Resident, Team)
+        .join(Slot, Appointment.slot_id == Slot.id)
+        .join(Resident, Appointment.resident_id == Resident.id)
+        .join(Team, Slot.team_id == Team.id)
+        .where(Slot.starts_at > now,
+               ((Appointment.status == "booked") & (Slot.status == "open") & (Slot.starts_at <= horizon))
+               | ((Appointment.status == "cancelled") & (Appointment.cancelled_by == "session")
+                  & (Appointment.cancelled_at >= since)))
+        .order_by(Appointment.id)).all()
+    if not rows:
+        return
+    points = {p.id: p for p in db.session.scalars(select(RoundPoint).where(
+        RoundPoint.id.in_({slot.round_point_id for _, slot, _, _ in rows if slot.round_point_id})))}
+    institutions = {i.id: i for i in db.session.scalars(select(Institution).where(
+        Institution.id.in_({team.institution_id for _, _, _, team in rows})))}
+    for appt, slot, resident, team in rows:
+        start = clock.to_local(slot.starts_at)
+        values = {"date": templates.month_day(start.date()), "time": f"{start:%H:%M}",
+                  "place": _place(slot, points, institutions, team), "contact": _contact(team, with_name=True)}
+        when = f"{start:%Y-%m-%d %H:%M}"
+        if appt.status == "cancelled":
+            text = templates.render("session_cancelled", s.signature, **values)
+            yield _Candidate(f"session_cancelled:{appt.id}", "session_cancelled", resident, "appointment", appt.id,
+                             slot.starts_at.isoformat(), text,
+                             templates.wechat_data("session_cancelled", when, values["place"]), now, slot.starts_at)
+            continue
+        evening = local_at(start.date() - dt.timedelta(days=1), s.evening_hour)
+        send_at = evening if appt.created_at < evening else max(appt.created_at, slot.starts_at - dt.timedelta(hours=2))
+        text = templates.render("appointment_reminder", s.signature, **values)
+        yield _Candidate(f"appointment_reminder:{appt.id}:{slot.starts_at.isoformat()}", "appointment_reminder",
+                         resident, "appointment", appt.id, slot.starts_at.isoformat(), text,
+                         templates.wechat_data("appointment_reminder", when, values["place"]),
+                         max(send_at, now - dt.timedelta(days=s.catchup_days)), slot.starts_at)
+
+
+# --- writing rows --------------------------------------------------------------------
+
+def _opted_out_numbers(phones: set[str]) -> set[str]:
+    if not phones:
+        return set()
+    return set(db.session.scalars(select(SmsOptOut.phone).where(SmsOptOut.phone.in_(sorted(phones)))))
+
+
+def _wechat_ready(resident_ids: set[int], s: ReminderSettings) -> set[tuple[int, str]]:
+    """(resident, template) pairs with an unused one-time subscription."""
+    if not resident_ids or not s.wechat_templates:
+        return set()
+    return set(db.session.execute(select(WechatSubscription.resident_id, WechatSubscription.template_id).where(
+        WechatSubscription.resident_id.in_(sorted(resident_ids)), WechatSubscription.used_at.is_(None))).all())
+
+
+def _row(c: _Candidate, opted_out: set[str], wechat: set[tuple[int, str]], s: ReminderSettings,
+         now: dt.datetime) -> dict | None:
+    r = c.resident
+    template_id = s.wechat_templates.get(c.kind)
+    can_wechat = bool(r.wechat_openid and template_id and (r.id, template_id) in wechat)
+    status, reason = "planned", None
+    if not can_wechat:
+        if r.sms_opt_out:
+            status, reason = "suppressed", "resident_opted_out"
+        elif r.phone and r.phone in opted_out:
+            status, reason = "suppressed", "number_opted_out"
+        elif not r.phone:
+            return None
+    return {
+        "dedupe_key": c.key, "kind": c.kind, "resident_id": r.id, "subject_type": c.subject_type,
+        "subject_id": c.subject_id, "occurrence": c.occurrence,
+        "recipient": to_e164(r.phone) if r.phone else None, "channel": "wechat" if can_wechat else "sms",
+        "template_code": c.kind, "text": c.text, "data": c.data, "status": status, "status_reason": reason,
+        "attempts": 0, "next_attempt_at": c.send_at if status == "planned" else None, "not_after": c.not_after,
+        "created_at": now, "updated_at": now,
+    }
+
+
+def _insert_ignoring_duplicates(rows: list[dict]) -> int:
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: the key has the last word."""
+    if not rows:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    if dialect == "postgresql":
+        return len(db.session.execute(stmt.returning(OutboxMessage.id)).all())
+    return db.session.execute(stmt).rowcount
+
+
+def _write(candidates: Iterable[_Candidate], s: ReminderSettings, now: dt.datetime, result: PlanResult,
+           commit: Callable[[], None]) -> None:
+    batch: list[_Candidate] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        keys = [c.key for c in batch]
+        existing = set(db.session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))))
+        fresh = [c for c in batch if c.key not in existing]
+        opted_out = _opted_out_numbers({c.resident.phone for c in fresh if c.resident.phone})
+        wechat = _wechat_ready({c.resident.id for c in fresh if c.resident.wechat_openid}, s)
+        rows = []
+        for c in fresh:
+            row = _row(c, opted_out, wechat, s, now)
+            if row is None:
+                result.skipped_no_contact += 1
+            else:
+                rows.append(row)
+        inserted = _insert_ignoring_duplicates(rows)
+        if inserted == len(rows):
+            suppressed = sum(1 for r in rows if r["status"] == "suppressed")
+            result.suppressed += suppressed
+            result.planned += inserted - suppressed
+            for r in rows:
+                result.by_kind[r["kind"]] = result.by_kind.get(r["kind"], 0) + 1
+        else:  # another planner inserted some of these keys at the same moment
+            result.planned += inserted
+        commit()
+        batch.clear()
+
+    for c in candidates:
+        batch.append(c)
+        if len(batch) >= s.plan_batch_size:
+            flush()
+    flush()
+
+
+# --- staleness -----------------------------------------------------------------------
+
+def stale_reason(row: OutboxMessage, now: dt.datetime) -> str | None:
+    """Why a planned message should no longer be sent, or None if it still should."""
+    if row.not_after is not None and now >= row.not_after:
+        return "too_late"
+    if row.subject_type == "enrolment":
+        e = db.session.get(ProgramEnrolment, row.subject_id)
+        if e is None or e.status != "active" or e.next_due_date.isoformat() != row.occurrence:
+            return "followup_recorded_or_rescheduled"
+    elif row.subject_type == "appointment":
+        a = db.session.get(Appointment, row.subject_id)
+        if row.kind == "appointment_reminder" and (a is None or a.status != "booked"):
+            return "appointment_changed"
+    elif row.subject_type == "contract":
+        c = db.session.get(Contract, row.subject_id)
+        if c is None or c.status != "active" or _renewed_ids([c.id]):
+            return "contract_renewed_or_ended"
+    return None
+
+
+def cancel_stale(now: dt.datetime, result: PlanResult, commit: Callable[[], None]) -> None:
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "planned")
+                              .order_by(OutboxMessage.id)).all()
+    for row in rows:
+        reason = stale_reason(row, now)
+        if reason:
+            cancel_planned(row.id, reason, now)
+            result.cancelled += 1
+    commit()
+
+
+def cancel_planned(message_id: int, reason: str, now: dt.datetime) -> bool:
+    """Cancel a message only if it is still `planned` (a dispatcher may have claimed it)."""
+    res = db.session.execute(update(OutboxMessage).where(
+        and_(OutboxMessage.id == message_id, OutboxMessage.status == "planned"))
+        .values(status="cancelled", status_reason=reason, updated_at=now).execution_options(synchronize_session=False))
+    return res.rowcount == 1
+
+
+# --- entry points ----------------------------------------------------------------------
+
+def plan_reminders(day: dt.date | None = None, settings: ReminderSettings | None = None, *,
+                   commit: Callable[[], None] | None = None, now: dt.datetime | None = None) -> PlanResult:
+    """Plan the day's reminders; one transaction per batch (`commit` is called after each)."""
+    s = settings or ReminderSettings()
+    now = now or clock.now()
+    day = day or clock.today()
+    commit = commit or db.session.flush
+    result = PlanResult()
+    _write(_followup_candidates(day, s, now), s, now, result, commit)
+    _write(_contract_candidates(day, s, now), s, now, result, commit)
+    _write(_appointment_candidates(now, s), s, now, result, commit)
+    cancel_stale(now, result, commit)
+    return result
+
+
+def plan_event_reminders(settings: ReminderSettings | None = None, *, commit: Callable[[], None] | None = None,
+                         now: dt.datetime | None = None) -> PlanResult:
+    """Appointment reminders and session cancellations, which cannot wait for the daily run
+    (a booking made this morning for this afternoon). Cheap: bounded by the next 36 hours."""
+    s = settings or ReminderSettings()
+    now = now or clock.now()
+    commit = commit or db.session.flush
+    result = PlanResult()
+    _write(_appointment_candidates(now, s), s, now, result, commit)
+    return result
