@@ -321,7 +321,7 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
             print(f"{name:46} | {a:9.1f} | {h:11.1f} | {a / h:9.1f}")
         print(f"statements sent by the planner: first run {len(stmts1):,}, second run {len(stmts2):,} "
               f"(hand SQL: 1 each)")
-        print(f"of the planner's time, cancel_stale (a per-row staleness check of every planned row): "
+        print(f"of the planner's time, cancel_stale (set-based UPDATEs of planned rows whose reason disappeared): "
               f"first run {med['stale1']:.1f} ms ({med['stale1'] / med['app1']:.0%}), "
               f"second run {med['stale2']:.1f} ms ({med['stale2'] / med['app2']:.0%})")
         for label, seen in (("first", stmts1), ("second", stmts2)):

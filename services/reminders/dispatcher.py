@@ -235,9 +235,16 @@ class Dispatcher:
             kinds.add((rid, kind))
         return counts, kinds
 
+    def _resident(self, resident_id: int | None):
+        """The two resident values sending needs (a column query, no ORM loading)."""
+        if resident_id is None:
+            return None
+        return db.session.execute(select(Resident.sms_opt_out, Resident.wechat_openid)
+                                  .where(Resident.id == resident_id)).first()
+
     def _sms_allowed(self, row: OutboxMessage) -> str | None:
         """None if SMS may go to this row's recipient, else the suppression reason."""
-        resident = db.session.get(Resident, row.resident_id) if row.resident_id else None
+        resident = self._resident(row.resident_id)
         if resident is not None and resident.sms_opt_out:
             return "resident_opted_out"
         if not row.recipient:
@@ -248,11 +255,11 @@ class Dispatcher:
 
     def _choose_channel(self, row: OutboxMessage, now: dt.datetime, result: DispatchResult) -> bool:
         template_id = self.s.wechat_templates.get(row.kind)
-        resident = db.session.get(Resident, row.resident_id) if row.resident_id else None
+        resident = self._resident(row.resident_id) if template_id and self.channels.wechat is not None else None
         if (self.channels.wechat is not None and template_id and resident is not None and resident.wechat_openid
                 and row.channel in ("sms", "wechat") and row.error_code != "WECHAT_FALLBACK"):
             stmt = (select(WechatSubscription).where(
-                WechatSubscription.resident_id == resident.id, WechatSubscription.template_id == template_id,
+                WechatSubscription.resident_id == row.resident_id, WechatSubscription.template_id == template_id,
                 WechatSubscription.used_at.is_(None)).order_by(WechatSubscription.id).limit(1))
             if self._postgres:
                 stmt = stmt.with_for_update(skip_locked=True)
@@ -286,7 +293,7 @@ class Dispatcher:
         try:
             if row.channel == "wechat":
                 try:
-                    resident = db.session.get(Resident, row.resident_id)
+                    resident = self._resident(row.resident_id)
                     msgid = self.channels.wechat.send_subscribe(
                         resident.wechat_openid, self.s.wechat_templates[row.kind], row.data or {})
                     self._mark_sent(row, f"wx-{msgid}", "sent", self._now())

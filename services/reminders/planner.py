@@ -23,8 +23,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import String, and_, cast, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased, lazyload
 
 from services import clock
 from services.db import db
@@ -42,7 +43,7 @@ from services.models import (
     WechatSubscription,
 )
 from services.models.contract import OPEN_CONTRACT_STATUSES
-from services.phones import to_e164
+from services.phones import PhoneError, to_e164
 from services.reminders import templates
 from services.reminders.settings import ReminderSettings
 
@@ -58,11 +59,28 @@ class PlanResult:
     by_kind: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Person:
+    """The few resident values planning needs (plain columns, no ORM loading)."""
+
+    id: int
+    phone: str | None
+    sms_opt_out: bool
+    wechat_openid: str | None
+
+
+PERSON_COLUMNS = (Resident.id, Resident.phone, Resident.sms_opt_out, Resident.wechat_openid)
+
+
+def _person(row) -> _Person:
+    return _Person(row.id, row.phone, bool(row.sms_opt_out), row.wechat_openid)
+
+
 @dataclass
 class _Candidate:
     key: str
     kind: str
-    resident: Resident
+    resident: _Person
     subject_type: str
     subject_id: int
     occurrence: str
@@ -76,13 +94,12 @@ def local_at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=clock.zone()).astimezone(dt.timezone.utc)
 
 
-def _contact(team: Team | None, with_name: bool = False) -> str:
-    if team is None:
-        return ""
-    phone = team.phone or ""
-    if with_name:
-        return f"{team.name}{(' ' + phone) if phone else ''}"
+def _phone(phone: str | None) -> str:
     return f" {phone}" if phone else ""
+
+
+def _contact(team: Team) -> str:
+    return f"{team.name}{_phone(team.phone)}"
 
 
 # --- candidates ----------------------------------------------------------------------
@@ -92,20 +109,21 @@ def _followup_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) ->
     overdue_to = day - dt.timedelta(days=s.overdue_days)
     overdue_from = overdue_to - dt.timedelta(days=s.catchup_days)
     rows = db.session.execute(
-        select(ProgramEnrolment, Resident, Team)
+        select(ProgramEnrolment.id.label("enrolment_id"), ProgramEnrolment.next_due_date, *PERSON_COLUMNS,
+               Team.name.label("team_name"), Team.phone.label("team_phone"))
         .join(Resident, ProgramEnrolment.resident_id == Resident.id)
         .join(Team, ProgramEnrolment.team_id == Team.id)
         .where(ProgramEnrolment.status == "active",
                ((ProgramEnrolment.next_due_date >= day) & (ProgramEnrolment.next_due_date <= due_to))
                | ((ProgramEnrolment.next_due_date >= overdue_from) & (ProgramEnrolment.next_due_date <= overdue_to)))
         .order_by(ProgramEnrolment.id)).all()
-    for enrolment, resident, team in rows:
-        due = enrolment.next_due_date
+    for row in rows:
+        due = row.next_due_date
         kind = "followup_due" if due >= day else "followup_overdue"
-        text = templates.render(kind, s.signature, date=templates.month_day(due), contact=_contact(team))
-        yield _Candidate(f"{kind}:{enrolment.id}:{due.isoformat()}", kind, resident, "enrolment", enrolment.id,
-                         due.isoformat(), text,
-                         templates.wechat_data(kind, due.isoformat(), team.name), now)
+        text = templates.render(kind, s.signature, date=templates.month_day(due), contact=_phone(row.team_phone))
+        yield _Candidate(f"{kind}:{row.enrolment_id}:{due.isoformat()}", kind, _person(row), "enrolment",
+                         row.enrolment_id, due.isoformat(), text,
+                         templates.wechat_data(kind, due.isoformat(), row.team_name), now)
 
 
 def _contract_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) -> Iterable[_Candidate]:
@@ -113,21 +131,22 @@ def _contract_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) ->
         last = day + dt.timedelta(days=days_left)
         first = last - dt.timedelta(days=min(s.catchup_days, days_left))
         rows = db.session.execute(
-            select(Contract, Resident, Team)
+            select(Contract.id.label("contract_id"), Contract.ends_on, *PERSON_COLUMNS,
+                   Team.name.label("team_name"), Team.phone.label("team_phone"))
             .join(Resident, Contract.resident_id == Resident.id)
             .join(Team, Contract.team_id == Team.id)
             .where(Contract.status == "active", Contract.ends_on > first, Contract.ends_on <= last)
             .order_by(Contract.id)).all()
-        renewed_ids = _renewed_ids([c.id for c, _, _ in rows])
-        for contract, resident, team in rows:
-            if contract.id in renewed_ids:
+        renewed_ids = _renewed_ids([r.contract_id for r in rows])
+        for row in rows:
+            if row.contract_id in renewed_ids:
                 continue
-            ends = contract.ends_on
+            ends = row.ends_on
             text = templates.render("contract_ending", s.signature, date=templates.month_day(ends),
-                                    contact=_contact(team))
-            yield _Candidate(f"contract_ending:{contract.id}:{ends.isoformat()}:{days_left}", "contract_ending",
-                             resident, "contract", contract.id, f"{ends.isoformat()}:{days_left}", text,
-                             templates.wechat_data("contract_ending", ends.isoformat(), team.name), now)
+                                    contact=_phone(row.team_phone))
+            yield _Candidate(f"contract_ending:{row.contract_id}:{ends.isoformat()}:{days_left}", "contract_ending",
+                             _person(row), "contract", row.contract_id, f"{ends.isoformat()}:{days_left}", text,
+                             templates.wechat_data("contract_ending", ends.isoformat(), row.team_name), now)
 
 
 def _renewed_ids(contract_ids: list[int]) -> set[int]:
@@ -151,7 +170,7 @@ def _appointment_candidates(now: dt.datetime, s: ReminderSettings) -> Iterable[_
     horizon = now + dt.timedelta(hours=36)
     since = now - dt.timedelta(days=s.catchup_days)
     rows = db.session.execute(
-        select(Appointment, Slot, Resident, Team)
+        select(Appointment, Slot, Resident, Team).options(lazyload(Resident.tag_rows))
         .join(Slot, Appointment.slot_id == Slot.id)
         .join(Resident, Appointment.resident_id == Resident.id)
         .join(Team, Slot.team_id == Team.id)
@@ -169,11 +188,12 @@ def _appointment_candidates(now: dt.datetime, s: ReminderSettings) -> Iterable[_
     for appt, slot, resident, team in rows:
         start = clock.to_local(slot.starts_at)
         values = {"date": templates.month_day(start.date()), "time": f"{start:%H:%M}",
-                  "place": _place(slot, points, institutions, team), "contact": _contact(team, with_name=True)}
+                  "place": _place(slot, points, institutions, team), "contact": _contact(team)}
+        person = _Person(resident.id, resident.phone, bool(resident.sms_opt_out), resident.wechat_openid)
         when = f"{start:%Y-%m-%d %H:%M}"
         if appt.status == "cancelled":
             text = templates.render("session_cancelled", s.signature, **values)
-            yield _Candidate(f"session_cancelled:{appt.id}", "session_cancelled", resident, "appointment", appt.id,
+            yield _Candidate(f"session_cancelled:{appt.id}", "session_cancelled", person, "appointment", appt.id,
                              slot.starts_at.isoformat(), text,
                              templates.wechat_data("session_cancelled", when, values["place"]), now, slot.starts_at)
             continue
@@ -181,7 +201,7 @@ def _appointment_candidates(now: dt.datetime, s: ReminderSettings) -> Iterable[_
         send_at = evening if appt.created_at < evening else max(appt.created_at, slot.starts_at - dt.timedelta(hours=2))
         text = templates.render("appointment_reminder", s.signature, **values)
         yield _Candidate(f"appointment_reminder:{appt.id}:{slot.starts_at.isoformat()}", "appointment_reminder",
-                         resident, "appointment", appt.id, slot.starts_at.isoformat(), text,
+                         person, "appointment", appt.id, slot.starts_at.isoformat(), text,
                          templates.wechat_data("appointment_reminder", when, values["place"]),
                          max(send_at, now - dt.timedelta(days=s.catchup_days)), slot.starts_at)
 
@@ -215,10 +235,16 @@ def _row(c: _Candidate, opted_out: set[str], wechat: set[tuple[int, str]], s: Re
             status, reason = "suppressed", "number_opted_out"
         elif not r.phone:
             return None
+    try:
+        recipient = to_e164(r.phone) if r.phone else None
+    except PhoneError:  # an imported number that is not a mobile number
+        if not can_wechat:
+            return None
+        recipient = None
     return {
         "dedupe_key": c.key, "kind": c.kind, "resident_id": r.id, "subject_type": c.subject_type,
         "subject_id": c.subject_id, "occurrence": c.occurrence,
-        "recipient": to_e164(r.phone) if r.phone else None, "channel": "wechat" if can_wechat else "sms",
+        "recipient": recipient, "channel": "wechat" if can_wechat else "sms",
         "template_code": c.kind, "text": c.text, "data": c.data, "status": status, "status_reason": reason,
         "attempts": 0, "next_attempt_at": c.send_at if status == "planned" else None, "not_after": c.not_after,
         "created_at": now, "updated_at": now,
@@ -231,10 +257,10 @@ def _insert_ignoring_duplicates(rows: list[dict]) -> int:
         return 0
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OutboxMessage).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    if dialect == "postgresql":
-        return len(db.session.execute(stmt.returning(OutboxMessage.id)).all())
-    return db.session.execute(stmt).rowcount
+    stmt = (insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(OutboxMessage.id))
+    # One statement, many parameter sets: SQLAlchemy batches them ("insertmanyvalues").
+    return len(db.session.execute(stmt, rows).all())
 
 
 def _write(candidates: Iterable[_Candidate], s: ReminderSettings, now: dt.datetime, result: PlanResult,
@@ -278,32 +304,46 @@ def _write(candidates: Iterable[_Candidate], s: ReminderSettings, now: dt.dateti
 # --- staleness -----------------------------------------------------------------------
 
 def stale_reason(row: OutboxMessage, now: dt.datetime) -> str | None:
-    """Why a planned message should no longer be sent, or None if it still should."""
+    """Why a planned message should no longer be sent, or None if it still should
+    (the dispatcher asks this of each row just before sending)."""
     if row.not_after is not None and now >= row.not_after:
         return "too_late"
     if row.subject_type == "enrolment":
-        e = db.session.get(ProgramEnrolment, row.subject_id)
+        e = db.session.execute(select(ProgramEnrolment.status, ProgramEnrolment.next_due_date)
+                               .where(ProgramEnrolment.id == row.subject_id)).first()
         if e is None or e.status != "active" or e.next_due_date.isoformat() != row.occurrence:
             return "followup_recorded_or_rescheduled"
-    elif row.subject_type == "appointment":
-        a = db.session.get(Appointment, row.subject_id)
-        if row.kind == "appointment_reminder" and (a is None or a.status != "booked"):
+    elif row.kind == "appointment_reminder":
+        status = db.session.scalar(select(Appointment.status).where(Appointment.id == row.subject_id))
+        if status != "booked":
             return "appointment_changed"
     elif row.subject_type == "contract":
-        c = db.session.get(Contract, row.subject_id)
-        if c is None or c.status != "active" or _renewed_ids([c.id]):
+        status = db.session.scalar(select(Contract.status).where(Contract.id == row.subject_id))
+        if status != "active" or _renewed_ids([row.subject_id]):
             return "contract_renewed_or_ended"
     return None
 
 
 def cancel_stale(now: dt.datetime, result: PlanResult, commit: Callable[[], None]) -> None:
-    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.status == "planned")
-                              .order_by(OutboxMessage.id)).all()
-    for row in rows:
-        reason = stale_reason(row, now)
-        if reason:
-            cancel_planned(row.id, reason, now)
-            result.cancelled += 1
+    """The same rules as `stale_reason`, applied to every planned row in a few set-based UPDATEs."""
+    def cancel(reason: str, condition) -> None:
+        res = db.session.execute(
+            update(OutboxMessage).where(OutboxMessage.status == "planned", condition)
+            .values(status="cancelled", status_reason=reason, updated_at=now)
+            .execution_options(synchronize_session=False))
+        result.cancelled += res.rowcount
+
+    cancel("too_late", OutboxMessage.not_after <= now)
+    still_due = exists().where(ProgramEnrolment.id == OutboxMessage.subject_id, ProgramEnrolment.status == "active",
+                               cast(ProgramEnrolment.next_due_date, String) == OutboxMessage.occurrence)
+    cancel("followup_recorded_or_rescheduled", (OutboxMessage.subject_type == "enrolment") & ~still_due)
+    booked = exists().where(Appointment.id == OutboxMessage.subject_id, Appointment.status == "booked")
+    cancel("appointment_changed", (OutboxMessage.kind == "appointment_reminder") & ~booked)
+    active = exists().where(Contract.id == OutboxMessage.subject_id, Contract.status == "active")
+    renewal = aliased(Contract)
+    renewed = exists().where(renewal.renewed_from_id == OutboxMessage.subject_id,
+                             renewal.status.in_(OPEN_CONTRACT_STATUSES + ("active",)))
+    cancel("contract_renewed_or_ended", (OutboxMessage.subject_type == "contract") & (~active | renewed))
     commit()
 
 
