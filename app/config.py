@@ -68,7 +68,8 @@ def load_config(instance_path: str) -> dict:
         "PUBLIC_BASE_URL": _env("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         # Reminders: no sending in quiet hours (local time; empty disables), a daily
         # cap per resident (login codes exempt), a sending rate, retries.
-        "QUIET_HOURS": _env("QUIET_HOURS", "21:00-08:00"),
+        # An explicitly empty QUIET_HOURS= disables them (so not _env, which treats "" as unset).
+        "QUIET_HOURS": os.environ.get("QUIET_HOURS", "21:00-08:00"),
         "SMS_DAILY_CAP_PER_RESIDENT": _int("SMS_DAILY_CAP_PER_RESIDENT", 3),
         "SMS_RATE_PER_SECOND": float(_env("SMS_RATE_PER_SECOND", "10")),
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),

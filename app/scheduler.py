@@ -86,10 +86,17 @@ def run_no_shows() -> None:
 
 def run_plan_reminders() -> None:
     """Plan today's reminders (idempotent: a second run adds nothing)."""
-    from app.reminders import plan
+    from app.reminders import plan, reminder_settings
+    from services import clock
+    from services.reminders.dispatcher import in_quiet_hours
 
     with _app.app_context():
         log.info("reminder planning done: %s", plan(_app))
+        settings = reminder_settings(_app)
+        if in_quiet_hours(clock.now(), settings.quiet_hours):
+            start, end = settings.quiet_hours
+            log.info("quiet hours now (%s-%s %s): messages wait for the morning; QUIET_HOURS= (empty) disables them",
+                     f"{start:%H:%M}", f"{end:%H:%M}", _app.config["TIMEZONE"])
 
 
 def run_dispatch() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 def parse_quiet_hours(raw: str | None) -> tuple[dt.time, dt.time] | None:
     """"21:00-08:00" -> (21:00, 08:00); empty disables quiet hours."""
-    if not raw or not raw.strip():
+    if not raw or not raw.strip() or raw.strip().lower() in ("off", "none", "0"):
         return None
     try:
         start, end = (dt.time.fromisoformat(part.strip()) for part in raw.split("-", 1))
