@@ -31,14 +31,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import statistics
-import sys
 import time
-import uuid
 from collections import Counter
 
 import sqlalchemy as sa
 
-from bench.worklist import DEFAULT_URL, _generate, _h, _make_app, _sizes, _vacuum_analyze
+from bench.worklist import DEFAULT_URL, _generate, _h, _make_app, _sizes, _vacuum_analyze, private_schema
 
 # A Monday morning, 07:00 in Beijing: when the daily planning job runs.
 PLAN_AT = dt.datetime(2026, 3, 2, 7, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -176,29 +174,12 @@ def main() -> None:
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     scale = float(os.environ.get("BENCH_SCALE", "0.1"))
     repeat = int(os.environ.get("BENCH_REPEAT", "3"))
-    if not url.startswith("postgresql"):
-        sys.exit(f"bench.reminders needs PostgreSQL; BENCH_DATABASE_URL is {url!r}")
-    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
     started = time.perf_counter()
-    schema = f"rmbench_{uuid.uuid4().hex[:8]}"
-    eng = sa.create_engine(url)
-    try:
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        sys.exit(f"PostgreSQL unreachable at {shown}: {str(exc.orig).strip().splitlines()[0]}")
-    finally:
-        eng.dispose()
-    try:
+    with private_schema(url, "rmbench", "bench.reminders") as (schema, shown):
         app = _make_app(url, schema)
         with app.app_context():
             _bench_planning(_sizes(scale), scale, repeat, shown)
             _bench_dispatch()
-    finally:
-        eng = sa.create_engine(url)
-        with eng.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        eng.dispose()
     print(f"\ntotal runtime {time.perf_counter() - started:.1f}s (schema {schema} dropped)")
 
 

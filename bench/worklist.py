@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 
 import sqlalchemy as sa
 
@@ -258,15 +259,13 @@ def _make_app(url: str, schema: str):
     return make_app(url, {"connect_args": {"options": f"-csearch_path={schema}"}})
 
 
-def main() -> None:
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    repeat = int(os.environ.get("BENCH_REPEAT", "15"))
+@contextmanager
+def private_schema(url: str, prefix: str, bench_name: str):
+    """A throwaway PostgreSQL schema for one benchmark run: (schema, url shown without password)."""
     if not url.startswith("postgresql"):
-        sys.exit(f"bench.worklist needs PostgreSQL; BENCH_DATABASE_URL is {url!r}")
+        sys.exit(f"{bench_name} needs PostgreSQL; BENCH_DATABASE_URL is {url!r}")
     shown = sa.engine.make_url(url).render_as_string(hide_password=True)
-    started = time.perf_counter()
-    schema = f"wlbench_{uuid.uuid4().hex[:8]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     eng = sa.create_engine(url)
     try:
         with eng.begin() as conn:
@@ -276,13 +275,21 @@ def main() -> None:
     finally:
         eng.dispose()
     try:
-        app = _make_app(url, schema)
-        _run(app, _sizes(scale), scale, repeat, shown)
+        yield schema, shown
     finally:
         eng = sa.create_engine(url)
         with eng.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         eng.dispose()
+
+
+def main() -> None:
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    scale = float(os.environ.get("BENCH_SCALE", "1.0"))
+    repeat = int(os.environ.get("BENCH_REPEAT", "15"))
+    started = time.perf_counter()
+    with private_schema(url, "wlbench", "bench.worklist") as (schema, shown):
+        _run(_make_app(url, schema), _sizes(scale), scale, repeat, shown)
     print(f"\ntotal runtime {time.perf_counter() - started:.1f}s (schema {schema} dropped)")
 
 

@@ -26,7 +26,7 @@ from services.models import Contract, ProgramEnrolment, Resident, RoundPoint, St
 from services.models.appointment import Appointment, AppointmentEvent, Slot
 from services.models.contract import LIVE_CONTRACT_STATUSES
 from services.residents import get_visible_resident
-from services.scope import Scope, institution_subtree
+from services.scope import Scope, institution_subtree, team_for_staff
 
 MAX_SESSION_HOURS = 12
 MAX_DAYS_AHEAD = 366  # sessions are published at most a year ahead
@@ -63,18 +63,7 @@ def managed_slots(scope: Scope) -> ColumnElement[bool]:
 
 
 def _team_for(scope: Scope, team_id: int | None) -> Team:
-    if scope.role == "doctor":
-        if scope.team_id is None:
-            raise ValidationFailed.field("team_id", "您尚未加入家庭医生团队，不能发布出诊安排")
-        if team_id not in (None, scope.team_id):
-            raise ValidationFailed.field("team_id", "医生只能为本团队发布出诊安排")
-        return db.session.get(Team, scope.team_id)
-    if team_id is None:
-        raise ValidationFailed.field("team_id", "请指定家庭医生团队")
-    team = db.session.get(Team, team_id)
-    if team is None or team.institution_id not in scope.institution_ids:
-        raise ValidationFailed.field("team_id", "团队不存在或不在您的管辖范围内")
-    return team
+    return team_for_staff(scope, team_id, own_team_only="医生只能为本团队发布出诊安排", required="请指定家庭医生团队")
 
 
 def _get_managed_slot(slot_id: int, scope: Scope, *, for_update: bool = False) -> Slot:
@@ -213,16 +202,8 @@ class SlotFilters:
     only_available: bool = False
 
 
-def local_day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """[00:00 of `first`, 00:00 after `last`) in the deployment's zone, as UTC instants."""
-    zone = clock.zone()
-    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
-
-
 def slots_query(f: SlotFilters) -> Select:
-    start, end = local_day_bounds(f.date_from, f.date_to)
+    start, end = clock.day_bounds(f.date_from, f.date_to)
     stmt = (select(Slot).where(Slot.starts_at >= start, Slot.starts_at < end)
             .options(selectinload(Slot.team), selectinload(Slot.staff), selectinload(Slot.round_point))
             .order_by(Slot.starts_at, Slot.id))
@@ -548,7 +529,7 @@ def appointments_query(scope: Scope, f: AppointmentFilters) -> Select:
     if f.staff_id is not None:
         stmt = stmt.where(Slot.staff_id == f.staff_id)
     if f.date_from or f.date_to:
-        start, end = local_day_bounds(f.date_from or dt.date(1900, 1, 1), f.date_to or dt.date(9998, 12, 30))
+        start, end = clock.day_bounds(f.date_from or dt.date(1900, 1, 1), f.date_to or dt.date(9998, 12, 30))
         stmt = stmt.where(Slot.starts_at >= start, Slot.starts_at < end)
     if f.when == "upcoming":
         return stmt.order_by(Slot.starts_at, Appointment.id)

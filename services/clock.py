@@ -39,6 +39,13 @@ def to_local(value: dt.datetime) -> dt.datetime:
     return value.astimezone(_zone)
 
 
+def day_bounds(first: dt.date, last: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """[00:00 of `first`, 00:00 after `last`) in the deployment's zone, as UTC instants."""
+    start = dt.datetime.combine(first, dt.time(), tzinfo=_zone)
+    end = dt.datetime.combine((last or first) + dt.timedelta(days=1), dt.time(), tzinfo=_zone)
+    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
+
+
 @contextmanager
 def freeze(at: dt.datetime):
     """Stop the clock at `at` (aware) for the duration of the block."""

@@ -28,7 +28,7 @@ from services.masking import mask_id_number, mask_name
 from services.models import FollowUp, ProgramEnrolment, Resident, ResidentTag, Team
 from services.models.followup import MENTAL_DISEASES
 from services.residents import get_visible_resident
-from services.scope import Scope, resident_visible
+from services.scope import Scope, resident_visible, team_for_staff
 
 VISIT_COLUMNS = ("sbp", "dbp", "heart_rate", "temperature", "weight_kg", "fasting_glucose", "risk_level", "insight")
 VISIT_FLAGS = ("pregnant_or_lactating", "adverse_reaction", "uncontrollable_adverse_reaction", "new_complication",
@@ -37,16 +37,8 @@ VISIT_FLAGS = ("pregnant_or_lactating", "adverse_reaction", "uncontrollable_adve
 
 
 def _team_for(scope: Scope, team_id: int | None) -> Team:
-    if scope.role == "doctor":
-        if team_id not in (None, scope.team_id):
-            raise ValidationFailed.field("team_id", "医生只能将患者纳入本团队管理")
-        return db.session.get(Team, scope.team_id)
-    if team_id is None:
-        raise ValidationFailed.field("team_id", "请指定负责管理的家庭医生团队")
-    team = db.session.get(Team, team_id)
-    if team is None or team.institution_id not in scope.institution_ids:
-        raise ValidationFailed.field("team_id", "团队不存在或不在您的管辖范围内")
-    return team
+    return team_for_staff(scope, team_id, own_team_only="医生只能将患者纳入本团队管理",
+                          required="请指定负责管理的家庭医生团队")
 
 
 # --- enrolment -------------------------------------------------------------------

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, false, or_, select
 
 from services.db import db
-from services.models import Contract, Institution, Resident, Staff
+from services.errors import ValidationFailed
+from services.models import Contract, Institution, Resident, Staff, Team
 from services.models.contract import LIVE_CONTRACT_STATUSES
 
 
@@ -92,6 +93,23 @@ def resident_visible(scope: Scope) -> ColumnElement[bool]:
             )
         )
     return or_(*clauses) if clauses else false()
+
+
+def team_for_staff(scope: Scope, team_id: int | None, *, own_team_only: str, required: str) -> Team:
+    """The team a staff member acts for: a doctor their own (naming another is refused
+    with `own_team_only`), an admin one in their scope (which they must name)."""
+    if scope.role == "doctor":
+        if scope.team_id is None:
+            raise ValidationFailed.field("team_id", "您尚未加入家庭医生团队")
+        if team_id not in (None, scope.team_id):
+            raise ValidationFailed.field("team_id", own_team_only)
+        return db.session.get(Team, scope.team_id)
+    if team_id is None:
+        raise ValidationFailed.field("team_id", required)
+    team = db.session.get(Team, team_id)
+    if team is None or team.institution_id not in scope.institution_ids:
+        raise ValidationFailed.field("team_id", "团队不存在或不在您的管辖范围内")
+    return team
 
 
 def institution_visible(scope: Scope, institution_id: int | None) -> bool:

@@ -88,12 +88,6 @@ def quiet_end(at: dt.datetime, quiet: tuple[dt.time, dt.time]) -> dt.datetime:
     return end.astimezone(dt.timezone.utc)
 
 
-def _local_day_bounds(at: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    day = clock.to_local(at).date()
-    start = dt.datetime.combine(day, dt.time(), tzinfo=clock.zone())
-    return start.astimezone(dt.timezone.utc), (start + dt.timedelta(days=1)).astimezone(dt.timezone.utc)
-
-
 def backoff(attempts: int, s: ReminderSettings) -> dt.timedelta:
     return dt.timedelta(seconds=min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, attempts - 1)))
 
@@ -222,7 +216,7 @@ class Dispatcher:
     def _sent_today(self, resident_ids: list[int], now: dt.datetime) -> tuple[dict[int, int], set[tuple[int, str]]]:
         if not resident_ids:
             return {}, set()
-        start, end = _local_day_bounds(now)
+        start, end = clock.day_bounds(clock.to_local(now).date())
         rows = db.session.execute(select(OutboxMessage.resident_id, OutboxMessage.kind, func.count()).where(
             OutboxMessage.resident_id.in_(sorted(set(resident_ids))),
             or_((OutboxMessage.sent_at >= start) & (OutboxMessage.sent_at < end),

@@ -105,13 +105,6 @@ class MessageFilters:
     date_to: dt.date | None = None
 
 
-def _day_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    zone = clock.zone()
-    start = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone)
-    return start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
-
-
 def messages_query(scope: Scope, f: MessageFilters) -> Select:
     """Messages about residents in the admin's scope, newest first (by creation, local dates)."""
     stmt = (select(OutboxMessage).join(Resident, OutboxMessage.resident_id == Resident.id)
@@ -123,14 +116,14 @@ def messages_query(scope: Scope, f: MessageFilters) -> Select:
     if f.resident_id is not None:
         stmt = stmt.where(OutboxMessage.resident_id == f.resident_id)
     if f.date_from or f.date_to:
-        start, end = _day_bounds(f.date_from or dt.date(1900, 1, 1), f.date_to or dt.date(2999, 12, 30))
+        start, end = clock.day_bounds(f.date_from or dt.date(1900, 1, 1), f.date_to or dt.date(2999, 12, 30))
         stmt = stmt.where(OutboxMessage.created_at >= start, OutboxMessage.created_at < end)
     return stmt
 
 
 def delivery_stats(scope: Scope, first: dt.date, last: dt.date) -> list[dict]:
     """Per local day of the attempt: sent, delivered, failed (by error code), and the delivery rate."""
-    start, end = _day_bounds(first, last)
+    start, end = clock.day_bounds(first, last)
     attempted = OutboxMessage.sent_at.is_not(None) | (OutboxMessage.status == "failed")
     rows = db.session.execute(
         select(OutboxMessage.status, OutboxMessage.error_code, OutboxMessage.sent_at, OutboxMessage.last_attempt_at,

@@ -5,32 +5,13 @@ racing for the last place keeps its old booking when it loses."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from sqlalchemy import func, select
 
 from services.db import db
 from services.models import Appointment, AppointmentEvent, Slot
+from tests.concurrency import race
 from tests.factories import login, make_resident, resident_headers
-
-
-def _race(app, n, request):
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def worker(i):
-        client = app.test_client()
-        barrier.wait()
-        resp = request(client, i)
-        with lock:
-            results.append((resp.status_code, resp.get_json()))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def _slot(client, capacity, day="2026-03-03"):
@@ -51,7 +32,7 @@ def test_fifty_concurrent_bookings_for_five_places(app, world, frozen_clock):
     residents = [make_resident(world.thc_a, name=f"居民{i}", birth=dt.date(1950, 1, 1) + dt.timedelta(days=i))
                  for i in range(50)]
     headers = [resident_headers(r.id) for r in residents]
-    results = _race(app, 50, lambda c, i: c.post("/api/v1/appointments", headers=headers[i],
+    results = race(app, 50, lambda c, i: c.post("/api/v1/appointments", headers=headers[i],
                                                 json={"slot_id": slot_id, "reason": "复查"}))
     codes = sorted(code for code, _ in results)
     assert codes == [201] * 5 + [409] * 45, results
@@ -66,7 +47,7 @@ def test_fifty_concurrent_bookings_for_five_places(app, world, frozen_clock):
 def test_one_resident_booking_ten_times_at_once_gets_one_booking(app, world, frozen_clock):
     slot_id = _slot(app.test_client(), 20)
     me = resident_headers(make_resident(world.thc_a).id)
-    results = _race(app, 10, lambda c, i: c.post("/api/v1/appointments", headers=me, json={"slot_id": slot_id}))
+    results = race(app, 10, lambda c, i: c.post("/api/v1/appointments", headers=me, json={"slot_id": slot_id}))
     codes = sorted(code for code, _ in results)
     assert codes == [201] + [409] * 9, results
     assert {body["code"] for code, body in results if code == 409} == {"ALREADY_BOOKED"}
@@ -82,7 +63,7 @@ def test_reschedule_losing_the_race_keeps_the_old_booking(app, world, frozen_clo
         resp = client.post("/api/v1/appointments", headers=resident_headers(r.id), json={"slot_id": old_slot})
         bookings.append(resp.get_json()["id"])
     headers = [resident_headers(r.id) for r in movers]
-    results = _race(app, 8, lambda c, i: c.post(f"/api/v1/appointments/{bookings[i]}/reschedule",
+    results = race(app, 8, lambda c, i: c.post(f"/api/v1/appointments/{bookings[i]}/reschedule",
                                                headers=headers[i], json={"slot_id": last_place}))
     codes = sorted(code for code, _ in results)
     assert codes == [201] + [409] * 7, results

@@ -4,34 +4,15 @@ of a team cannot be taken twice, nor the last use of an entitlement."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 from sqlalchemy import func, select
 
 from services.db import db
 from services.models import Contract, ContractEntitlement, ContractEvent, ContractPackage, ServiceDelivery
+from tests.concurrency import race
 from tests.factories import load_catalog, login, make_resident
 
 PAY = {"amount_fen": 800, "method": "cash", "receipt_no": "R1"}
-
-
-def _race(app, n, request):
-    barrier = threading.Barrier(n)
-    results, lock = [], threading.Lock()
-
-    def worker(i):
-        client = app.test_client()
-        barrier.wait()
-        resp = request(client, i)
-        with lock:
-            results.append((resp.status_code, resp.get_json()))
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 def count(model) -> int:
@@ -42,7 +23,7 @@ def test_twenty_concurrent_signings_for_one_resident(app, world):
     load_catalog()
     resident = make_resident(world.thc_a, birth=dt.date(1970, 1, 1))
     headers = login(app.test_client(), "doctor_a")
-    results = _race(app, 20, lambda c, i: c.post("/api/v1/contracts", headers=headers, json={
+    results = race(app, 20, lambda c, i: c.post("/api/v1/contracts", headers=headers, json={
         "resident_id": resident.id, "package_codes": ["basic"], "payment": PAY}))
     codes = sorted(code for code, _ in results)
     assert codes == [201] + [409] * 19, results
@@ -60,7 +41,7 @@ def test_last_team_place_is_taken_once(app, world):
     residents = [make_resident(world.thc_a, name=f"居民{i}", birth=dt.date(1960, 1, 1) + dt.timedelta(days=i))
                  for i in range(10)]
     headers = login(app.test_client(), "doctor_a")
-    results = _race(app, 10, lambda c, i: c.post("/api/v1/contracts", headers=headers, json={
+    results = race(app, 10, lambda c, i: c.post("/api/v1/contracts", headers=headers, json={
         "resident_id": residents[i].id, "package_codes": ["basic"], "payment": PAY}))
     codes = sorted(code for code, _ in results)
     assert codes == [201] * 3 + [409] * 7, results
@@ -76,7 +57,7 @@ def test_last_use_of_an_entitlement_is_taken_once(app, world, frozen_clock):
     contract = client.post("/api/v1/contracts", headers=headers, json={
         "resident_id": resident.id, "package_codes": ["basic"], "payment": PAY}).get_json()
     ent = min(contract["entitlements"], key=lambda e: e["promised"])
-    results = _race(app, 12, lambda c, i: c.post(f"/api/v1/contracts/{contract['id']}/services", headers=headers,
+    results = race(app, 12, lambda c, i: c.post(f"/api/v1/contracts/{contract['id']}/services", headers=headers,
                                                 json={"item_code": ent["item_code"], "delivered_on": "2026-03-02",
                                                       "place": "clinic"}))
     codes = sorted(code for code, _ in results)
