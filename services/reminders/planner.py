@@ -259,7 +259,10 @@ def _insert_ignoring_duplicates(rows: list[dict]) -> int:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(OutboxMessage.id))
-    # One statement, many parameter sets: SQLAlchemy batches them ("insertmanyvalues").
+    # One statement, many parameter sets: SQLAlchemy batches them ("insertmanyvalues"),
+    # but starts a new batch wherever a column switches between NULL and a value, so
+    # rows with the same NULL columns go together.
+    rows = sorted(rows, key=lambda r: tuple(v is None for v in r.values()))
     return len(db.session.execute(stmt, rows).all())
 
 
