@@ -14,6 +14,8 @@ from app.schemas.reminders import (
     PreferencesSchema,
     PreferencesUpdateSchema,
     StatsQuerySchema,
+    TwilioInboundFormSchema,
+    TwilioStatusFormSchema,
     WechatSubscriptionCreateSchema,
     WechatSubscriptionSchema,
 )
@@ -47,9 +49,10 @@ def _check_twilio_signature() -> dict:
 
 
 @blp.route("/webhooks/twilio/status", methods=["POST"])
+@blp.arguments(TwilioStatusFormSchema, location="form", as_kwargs=True)
 @blp.response(204)
 @blp.alt_response(403, description="INVALID_SIGNATURE")
-def twilio_status():
+def twilio_status(**_documented):
     """Twilio 状态回调（校验 X-Twilio-Signature）；幂等，状态只前进不后退"""
     params = _check_twilio_signature()
     sid, status = params.get("MessageSid") or params.get("SmsSid"), params.get("MessageStatus") or params.get("SmsStatus")
@@ -59,8 +62,10 @@ def twilio_status():
 
 
 @blp.route("/webhooks/twilio/inbound", methods=["POST"])
+@blp.arguments(TwilioInboundFormSchema, location="form", as_kwargs=True)
+@blp.response(200, description="空的 TwiML <Response/>（text/xml）")
 @blp.alt_response(403, description="INVALID_SIGNATURE")
-def twilio_inbound():
+def twilio_inbound(**_documented):
     """居民回复短信：退订、TD、T、STOP 退订该号码；订阅、START 恢复"""
     params = _check_twilio_signature()
     outbox.handle_inbound(params.get("From", ""), params.get("Body", ""))

@@ -8,6 +8,33 @@ from services.masking import mask_phone
 from services.models.reminder import MESSAGE_KINDS, MESSAGE_STATUSES
 
 
+class TwilioStatusFormSchema(ma.Schema):
+    """Twilio's status callback (form-encoded); other fields Twilio sends are accepted too."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    MessageSid = fields.String(metadata={"description": "SM..."})
+    MessageStatus = fields.String(metadata={"description": "queued | sent | delivered | undelivered | failed"})
+    ErrorCode = fields.String(metadata={"description": "失败时的 Twilio 错误码，如 30003"})
+    To = fields.String()
+    From = fields.String()
+    AccountSid = fields.String()
+
+
+class TwilioInboundFormSchema(ma.Schema):
+    """An SMS reply forwarded by Twilio (form-encoded)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    From = fields.String(metadata={"description": "回复的手机号（E.164）"})
+    Body = fields.String(metadata={"description": "退订 / TD / T / STOP 退订；订阅 / START 恢复"})
+    To = fields.String()
+    MessageSid = fields.String()
+    AccountSid = fields.String()
+
+
 class PreferencesUpdateSchema(BaseSchema):
     sms = fields.Boolean(required=True, metadata={"description": "false：不再接收提醒短信（登录验证码仍会发送）"})
 
