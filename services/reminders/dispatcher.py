@@ -137,12 +137,11 @@ class Dispatcher:
                 result.quiet = True
                 return result
             while True:
-                claimed = self._claim(result)
-                if not claimed:
-                    break
+                due, claimed = self._claim(result)
                 for row in claimed:
                     self._deliver(row, result)
-                if len(claimed) < self.s.batch_size or in_quiet_hours(self._now(), self.s.quiet_hours):
+                # A batch of only deferred or cancelled rows still means more may be due.
+                if due < self.s.batch_size or in_quiet_hours(self._now(), self.s.quiet_hours):
                     break
         finally:
             if not self._postgres:
@@ -178,7 +177,8 @@ class Dispatcher:
         db.session.commit()
 
     # -- claiming
-    def _claim(self, result: DispatchResult) -> list[OutboxMessage]:
+    def _claim(self, result: DispatchResult) -> tuple[int, list[OutboxMessage]]:
+        """(how many due rows were looked at, the ones now `sending`)."""
         now = self._now()
         stmt = (select(OutboxMessage).where(OutboxMessage.status == "planned", OutboxMessage.next_attempt_at <= now)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(self.s.batch_size))
@@ -187,7 +187,7 @@ class Dispatcher:
         rows = db.session.scalars(stmt.execution_options(populate_existing=True)).all()
         if not rows:
             db.session.commit()
-            return []
+            return 0, []
         counts, kinds = self._sent_today([r.resident_id for r in rows if r.resident_id], now)
         claimed = []
         for row in rows:
@@ -211,7 +211,7 @@ class Dispatcher:
                 kinds.add((rid, row.kind))
             claimed.append(row)
         db.session.commit()  # `sending` is durable before any provider call
-        return claimed
+        return len(rows), claimed
 
     def _sent_today(self, resident_ids: list[int], now: dt.datetime) -> tuple[dict[int, int], set[tuple[int, str]]]:
         if not resident_ids:

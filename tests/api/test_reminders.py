@@ -394,3 +394,19 @@ def test_contract_reminders_at_30_and_7_days_stop_once_renewed(app, client, worl
     assert plan(app).planned == 0
     run(app)
     assert fake.sent == []
+
+
+def test_a_batch_of_only_deferred_rows_does_not_stop_the_run(app, client, world, fake):
+    app.config.update(SMS_DAILY_CAP_PER_RESIDENT=1, SMS_BATCH_SIZE=1)
+    a = patient(client, world, "13912345601", birth=dt.date(1950, 1, 1))
+    b = make_resident(world.thc_a, phone="13912345602")
+    for r in (a, b):
+        contract = make_contract(r.id, world.team_a)
+        contract.ends_on = dt.date(2026, 3, 30)
+    db.session.commit()
+    plan(app)
+    assert [(m.resident_id, m.kind) for m in rows()] == [
+        (a.id, "followup_due"), (a.id, "contract_ending"), (b.id, "contract_ending")]
+    result = run(app)
+    assert (result.sent, result.deferred) == (2, 1)
+    assert sorted(m["to"] for m in fake.sent) == ["+8613912345601", "+8613912345602"]
