@@ -236,7 +236,7 @@ def _row(c: _Candidate, opted_out: set[str], wechat: set[tuple[int, str]], s: Re
         elif not r.phone:
             return None
     try:
-        recipient = to_e164(r.phone) if r.phone else None
+        recipient = _e164(r.phone) if r.phone else None
     except PhoneError:  # an imported number that is not a mobile number
         if not can_wechat:
             return None
@@ -249,6 +249,13 @@ def _row(c: _Candidate, opted_out: set[str], wechat: set[tuple[int, str]], s: Re
         "attempts": 0, "next_attempt_at": c.send_at if status == "planned" else None, "not_after": c.not_after,
         "created_at": now, "updated_at": now,
     }
+
+
+def _e164(phone: str) -> str:
+    """Stored numbers are already normalised 11-digit mainland mobiles; parse only the odd one."""
+    if len(phone) == 11 and phone.isdigit() and phone[0] == "1":
+        return "+86" + phone
+    return to_e164(phone)
 
 
 def _insert_ignoring_duplicates(rows: list[dict]) -> int:
