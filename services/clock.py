@@ -10,6 +10,8 @@ import datetime as dt
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
+from services.errors import ValidationFailed
+
 _frozen: dt.datetime | None = None
 _zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
 
@@ -66,3 +68,12 @@ def advance(delta: dt.timedelta) -> None:
     if _frozen is None:
         raise RuntimeError("clock is not frozen")
     _frozen = _frozen + delta
+
+
+def checked_range(first: dt.date, last: dt.date, max_days: int) -> tuple[dt.date, dt.date]:
+    """A query's date range (both ends inclusive), refused when reversed or longer than `max_days`."""
+    if last < first:
+        raise ValidationFailed.field("date_to", "结束日期不能早于开始日期")
+    if (last - first).days >= max_days:
+        raise ValidationFailed.field("date_to", f"查询范围最长 {max_days} 天")
+    return first, last

@@ -29,7 +29,6 @@ from app.schemas.appointments import (
 )
 from app.tx import commit, idempotent
 from services import appointments, audit, clock
-from services.errors import ValidationFailed
 from services.pagination import paginate
 
 blp = Blueprint("appointments", __name__, description="预约：出诊时段、巡诊、上门服务、签到与爽约")
@@ -45,17 +44,6 @@ def _settings() -> appointments.AppointmentSettings:
     return appointments.AppointmentSettings(cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"],
                                             signed_first_default_hours=c["SIGNED_FIRST_DEFAULT_HOURS"],
                                             max_repeat_weeks=c["SLOT_MAX_REPEAT_WEEKS"])
-
-
-def _date_range(first: dt.date | None, last: dt.date | None, default_days: int, max_days: int,
-                names=("date_from", "date_to")) -> tuple[dt.date, dt.date]:
-    first = first or clock.today()
-    last = last or first + dt.timedelta(days=default_days)
-    if last < first:
-        raise ValidationFailed.field(names[1], "结束日期不能早于开始日期")
-    if (last - first).days >= max_days:
-        raise ValidationFailed.field(names[1], f"查询范围最长 {max_days} 天")
-    return first, last
 
 
 def _with_marks(slots, actor) -> list:
@@ -105,7 +93,8 @@ def create_slot(body):
 def list_slots(args):
     """可预约时段及剩余名额（公开；携带居民令牌时给出本人能否预约及原因）"""
     actor = optional_actor()
-    first, last = _date_range(args.get("date_from"), args.get("date_to"), 13, MAX_SLOT_DAYS)
+    first = args.get("date_from") or clock.today()
+    first, last = clock.checked_range(first, args.get("date_to") or first + dt.timedelta(days=13), MAX_SLOT_DAYS)
     filters = appointments.SlotFilters(
         date_from=first, date_to=last, team_id=args.get("team_id"), kind=args.get("kind"),
         round_point_id=args.get("round_point_id"), staff_id=args.get("staff_id"),
@@ -247,7 +236,8 @@ def team_day(args, team_id):
 @blp.response(200, AgendaSchema)
 def agenda(args):
     """医生本人日程：指派给本人的时段和本团队的公共时段，及其预约"""
-    first, last = _date_range(args.get("date_from"), args.get("date_to"), 0, MAX_AGENDA_DAYS)
+    first = args.get("date_from") or clock.today()
+    first, last = clock.checked_range(first, args.get("date_to") or first, MAX_AGENDA_DAYS)
     scope = current_actor().scope
     sessions = appointments.doctor_agenda(scope, first, last)
     _audit_listing(scope, [a for s in sessions for a in s.appointments], "agenda")

@@ -22,7 +22,7 @@ from app.schemas.reminders import (
 from app.tx import commit
 from services import audit, clock
 from services.db import db
-from services.errors import DomainError, ValidationFailed
+from services.errors import DomainError
 from services.models import Resident
 from services.pagination import paginate
 from services.reminders import outbox
@@ -131,9 +131,5 @@ def list_messages(args):
 def message_stats(args):
     """按日统计：已发送、已送达、失败（按错误码）与送达率"""
     last = args.get("date_to") or clock.today()
-    first = args.get("date_from") or last - dt.timedelta(days=6)
-    if first > last:
-        raise ValidationFailed.field("date_to", "结束日期不能早于开始日期")
-    if (last - first).days > 366:
-        raise ValidationFailed.field("date_to", "查询范围最长 366 天")
+    first, last = clock.checked_range(args.get("date_from") or last - dt.timedelta(days=6), last, 366)
     return {"date_from": first, "date_to": last, "days": outbox.delivery_stats(current_actor().scope, first, last)}

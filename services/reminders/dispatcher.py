@@ -3,7 +3,8 @@
 The rules, in order, for each due `planned` row:
 - nothing is sent in quiet hours (a message due at night waits for the morning);
 - a stale message (visit already recorded, appointment cancelled or started,
-  contract renewed) is cancelled, not sent;
+  contract renewed) is cancelled, not sent (the planner's `cancel_stale`, run
+  just before claiming);
 - at most `daily_cap` messages per resident per local day, and one of a kind;
   the rest wait for the next morning (login codes never pass through here);
 - WeChat subscribe message when the resident has a linked openid and an
@@ -30,13 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 
 from services import clock
 from services.db import db
-from services.models import LeaderLock, OutboxMessage, Resident, SmsOptOut, WechatSubscription
-from services.phones import PhoneError, normalize_mobile
-from services.reminders.planner import stale_reason
+from services.leader import LeaderElection
+from services.models import OutboxMessage, Resident, WechatSubscription
+from services.reminders.optouts import is_opted_out, opt_out
+from services.reminders.planner import cancel_stale
 from services.reminders.settings import ReminderSettings
 
 log = logging.getLogger("fdoc.dispatcher")
@@ -92,26 +94,6 @@ def backoff(attempts: int, s: ReminderSettings) -> dt.timedelta:
     return dt.timedelta(seconds=min(s.retry_max_seconds, s.retry_base_seconds * 2 ** max(0, attempts - 1)))
 
 
-# --- the single-dispatcher lock (SQLite) -----------------------------------------------
-
-def _acquire_sqlite_lock(holder: str, now: dt.datetime, lease: dt.timedelta) -> bool:
-    if db.session.get(LeaderLock, DISPATCH_LOCK) is None:
-        db.session.add(LeaderLock(name=DISPATCH_LOCK, holder=None, heartbeat_at=None))
-        db.session.commit()
-    res = db.session.execute(update(LeaderLock).where(
-        LeaderLock.name == DISPATCH_LOCK,
-        or_(LeaderLock.holder.is_(None), LeaderLock.holder == holder, LeaderLock.heartbeat_at < now - lease))
-        .values(holder=holder, heartbeat_at=now).execution_options(synchronize_session=False))
-    db.session.commit()
-    return res.rowcount == 1
-
-
-def _release_sqlite_lock(holder: str) -> None:
-    db.session.execute(update(LeaderLock).where(LeaderLock.name == DISPATCH_LOCK, LeaderLock.holder == holder)
-                       .values(holder=None, heartbeat_at=None).execution_options(synchronize_session=False))
-    db.session.commit()
-
-
 # --- the dispatcher ----------------------------------------------------------------------
 
 class Dispatcher:
@@ -126,13 +108,17 @@ class Dispatcher:
     # -- entry point
     def run_once(self) -> DispatchResult:
         result = DispatchResult()
-        now = self._now()
-        lease = dt.timedelta(seconds=max(60, self.s.sending_timeout_seconds))
-        if not self._postgres and not _acquire_sqlite_lock(self.holder, now, lease):
-            result.busy = True
-            return result
+        lock = None
+        if not self._postgres:  # SQLite: one dispatcher at a time, the scheduler's lock-row mechanism
+            lock = LeaderElection(db.engine, DISPATCH_LOCK, self.holder, advisory=False, now=self._now,
+                                  lease_seconds=max(60, self.s.sending_timeout_seconds))
+            if not lock.try_acquire():
+                result.busy = True
+                return result
         try:
             self._reconcile(result)
+            result.cancelled += cancel_stale(self._now())
+            db.session.commit()
             if in_quiet_hours(self._now(), self.s.quiet_hours):
                 result.quiet = True
                 return result
@@ -144,8 +130,8 @@ class Dispatcher:
                 if due < self.s.batch_size or in_quiet_hours(self._now(), self.s.quiet_hours):
                     break
         finally:
-            if not self._postgres:
-                _release_sqlite_lock(self.holder)
+            if lock is not None:
+                lock.release()
         return result
 
     # -- reconciliation of rows a crashed process left in `sending`
@@ -192,11 +178,6 @@ class Dispatcher:
         claimed = []
         for row in rows:
             result.claimed += 1
-            reason = stale_reason(row, now)
-            if reason:
-                row.status, row.status_reason = "cancelled", reason
-                result.cancelled += 1
-                continue
             rid = row.resident_id
             if rid is not None and (counts.get(rid, 0) >= self.s.daily_cap or (rid, row.kind) in kinds):
                 row.next_attempt_at = next_morning(now, self.s.quiet_hours)
@@ -251,7 +232,7 @@ class Dispatcher:
         template_id = self.s.wechat_templates.get(row.kind)
         resident = self._resident(row.resident_id) if template_id and self.channels.wechat is not None else None
         if (self.channels.wechat is not None and template_id and resident is not None and resident.wechat_openid
-                and row.channel in ("sms", "wechat") and row.error_code != "WECHAT_FALLBACK"):
+                and row.error_code != "WECHAT_FALLBACK"):
             stmt = (select(WechatSubscription).where(
                 WechatSubscription.resident_id == row.resident_id, WechatSubscription.template_id == template_id,
                 WechatSubscription.used_at.is_(None)).order_by(WechatSubscription.id).limit(1))
@@ -337,40 +318,6 @@ class Dispatcher:
         result.failed += 1
         if getattr(exc, "opt_out", False) and row.recipient:
             opt_out(row.recipient, source="provider", keyword="21610")
-
-
-# --- opt-out by number -------------------------------------------------------------------
-
-def _national(phone: str) -> str | None:
-    try:
-        return normalize_mobile(phone)
-    except PhoneError:
-        return None
-
-
-def is_opted_out(phone: str) -> bool:
-    national = _national(phone)
-    return national is not None and db.session.scalar(
-        select(SmsOptOut.id).where(SmsOptOut.phone == national)) is not None
-
-
-def opt_out(phone: str, *, source: str, keyword: str | None = None) -> bool:
-    national = _national(phone)
-    if national is None or is_opted_out(national):
-        return False
-    db.session.add(SmsOptOut(phone=national, source=source, keyword=keyword, created_at=clock.now()))
-    db.session.flush()
-    return True
-
-
-def opt_in(phone: str) -> bool:
-    national = _national(phone)
-    row = db.session.scalar(select(SmsOptOut).where(SmsOptOut.phone == national)) if national else None
-    if row is None:
-        return False
-    db.session.delete(row)
-    db.session.flush()
-    return True
 
 
 def dispatch_once(channels: Channels, settings: ReminderSettings, **kwargs) -> DispatchResult:

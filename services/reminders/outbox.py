@@ -13,7 +13,7 @@ from services import clock
 from services.db import db
 from services.errors import Conflict, ValidationFailed
 from services.models import OutboxMessage, Resident, WechatSubscription
-from services.reminders.dispatcher import is_opted_out, opt_in, opt_out
+from services.reminders.optouts import is_opted_out, opt_in, opt_out
 from services.scope import Scope, resident_visible
 
 # Provider statuses -> ours, and how far along each is. A callback only ever

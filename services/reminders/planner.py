@@ -23,7 +23,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import String, and_, cast, exists, select, update
+from sqlalchemy import String, cast, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, lazyload
 
@@ -313,35 +313,19 @@ def _write(candidates: Iterable[_Candidate], s: ReminderSettings, now: dt.dateti
 
 # --- staleness -----------------------------------------------------------------------
 
-def stale_reason(row: OutboxMessage, now: dt.datetime) -> str | None:
-    """Why a planned message should no longer be sent, or None if it still should
-    (the dispatcher asks this of each row just before sending)."""
-    if row.not_after is not None and now >= row.not_after:
-        return "too_late"
-    if row.subject_type == "enrolment":
-        e = db.session.execute(select(ProgramEnrolment.status, ProgramEnrolment.next_due_date)
-                               .where(ProgramEnrolment.id == row.subject_id)).first()
-        if e is None or e.status != "active" or e.next_due_date.isoformat() != row.occurrence:
-            return "followup_recorded_or_rescheduled"
-    elif row.kind == "appointment_reminder":
-        status = db.session.scalar(select(Appointment.status).where(Appointment.id == row.subject_id))
-        if status != "booked":
-            return "appointment_changed"
-    elif row.subject_type == "contract":
-        status = db.session.scalar(select(Contract.status).where(Contract.id == row.subject_id))
-        if status != "active" or _renewed_ids([row.subject_id]):
-            return "contract_renewed_or_ended"
-    return None
+def cancel_stale(now: dt.datetime) -> int:
+    """Cancel planned messages whose reason disappeared (visit recorded or rescheduled,
+    appointment cancelled, contract renewed or ended, too late), in a few set-based
+    UPDATEs. The planner runs it after planning, the dispatcher just before claiming."""
+    cancelled = 0
 
-
-def cancel_stale(now: dt.datetime, result: PlanResult, commit: Callable[[], None]) -> None:
-    """The same rules as `stale_reason`, applied to every planned row in a few set-based UPDATEs."""
     def cancel(reason: str, condition) -> None:
+        nonlocal cancelled
         res = db.session.execute(
             update(OutboxMessage).where(OutboxMessage.status == "planned", condition)
             .values(status="cancelled", status_reason=reason, updated_at=now)
             .execution_options(synchronize_session=False))
-        result.cancelled += res.rowcount
+        cancelled += res.rowcount
 
     cancel("too_late", OutboxMessage.not_after <= now)
     still_due = exists().where(ProgramEnrolment.id == OutboxMessage.subject_id, ProgramEnrolment.status == "active",
@@ -354,15 +338,7 @@ def cancel_stale(now: dt.datetime, result: PlanResult, commit: Callable[[], None
     renewed = exists().where(renewal.renewed_from_id == OutboxMessage.subject_id,
                              renewal.status.in_(OPEN_CONTRACT_STATUSES + ("active",)))
     cancel("contract_renewed_or_ended", (OutboxMessage.subject_type == "contract") & (~active | renewed))
-    commit()
-
-
-def cancel_planned(message_id: int, reason: str, now: dt.datetime) -> bool:
-    """Cancel a message only if it is still `planned` (a dispatcher may have claimed it)."""
-    res = db.session.execute(update(OutboxMessage).where(
-        and_(OutboxMessage.id == message_id, OutboxMessage.status == "planned"))
-        .values(status="cancelled", status_reason=reason, updated_at=now).execution_options(synchronize_session=False))
-    return res.rowcount == 1
+    return cancelled
 
 
 # --- entry points ----------------------------------------------------------------------
@@ -378,7 +354,8 @@ def plan_reminders(day: dt.date | None = None, settings: ReminderSettings | None
     _write(_followup_candidates(day, s, now), s, now, result, commit)
     _write(_contract_candidates(day, s, now), s, now, result, commit)
     _write(_appointment_candidates(now, s), s, now, result, commit)
-    cancel_stale(now, result, commit)
+    result.cancelled += cancel_stale(now)
+    commit()
     return result
 
 

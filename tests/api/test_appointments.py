@@ -131,7 +131,9 @@ def test_weekly_series_is_created_in_one_transaction(client, clinic):
     assert err["slot_id"] == body["occurrences"][0]["id"]
     assert db.session.scalar(select(func.count()).select_from(Slot)) == before == 8
     # A team-wide session at the same time is fine (the team can run two rooms).
-    assert publish(client, doctor).status_code == 201
+    team_wide = publish(client, doctor)
+    assert team_wide.status_code == 201 and team_wide.get_json()["staff"] is None
+    assert db.session.scalar(select(func.count()).select_from(Slot)) == 9
     too_many = publish(client, doctor, repeat_weeks=27)
     assert error(too_many, 422, "VALIDATION_ERROR")["errors"] == {"repeat_weeks": ["每周重复最多 26 次"]}
 
@@ -470,7 +472,10 @@ def test_team_day_view_and_doctor_agenda(client, clinic):
     nurse = client.get("/api/v1/agenda", query_string={"date_from": TUESDAY}, headers=login(client, "nurse_a"))
     assert [s["slot"]["id"] for s in nurse.get_json()["sessions"]] == [team_wide["id"], afternoon["id"]]
     error(client.get(f"/api/v1/teams/{clinic.team_a.id}/day", headers=login(client, "doctor_b")), 404, "TEAM_NOT_FOUND")
-    assert client.get(f"/api/v1/teams/{clinic.team_a.id}/day", headers=login(client, "admin_a")).status_code == 200
+    by_admin = client.get(f"/api/v1/teams/{clinic.team_a.id}/day", query_string={"date": TUESDAY},
+                          headers=login(client, "admin_a"))
+    assert by_admin.status_code == 200
+    assert [s["slot"]["id"] for s in by_admin.get_json()["sessions"]] == [morning["id"], team_wide["id"], afternoon["id"]]
 
 
 def test_a_stranger_gets_404(client, clinic):
@@ -490,8 +495,9 @@ def test_a_stranger_gets_404(client, clinic):
     error(client.get(f"/api/v1/residents/{resident.id}/appointment-summary", headers=other_doctor),
           404, "RESIDENT_NOT_FOUND")
     assert db.session.get(Appointment, appt["id"]).status == "booked"
-    assert client.get(f"/api/v1/appointments/{appt['id']}", headers=doctor).status_code == 200
-    assert client.get(f"/api/v1/appointments/{appt['id']}", headers=login(client, "admin_a")).status_code == 200
+    for headers in (doctor, login(client, "admin_a")):
+        seen = client.get(f"/api/v1/appointments/{appt['id']}", headers=headers)
+        assert seen.status_code == 200 and (seen.get_json()["id"], seen.get_json()["status"]) == (appt["id"], "booked")
 
 
 def test_staff_appointment_lists_are_audited(client, clinic):

@@ -66,8 +66,9 @@ def test_admin_of_another_township_gets_404(client, clinic, app):
     resp = client.patch(f"/api/v1/round-points/{point.id}", headers=admin_b, json={"name": "改名"})
     assert resp.status_code == 404 and resp.get_json()["code"] == "ROUND_POINT_NOT_FOUND"
     resp = client.delete(f"/api/v1/round-points/{point.id}", headers=admin_b)
-    assert resp.status_code == 404
+    assert resp.status_code == 404 and resp.get_json()["code"] == "ROUND_POINT_NOT_FOUND"
     assert db.session.get(RoundPoint, point.id).name == "东村巡诊点"
+    assert db.session.get(RoundPoint, point.id).active is True
 
 
 def test_round_points_list_upcoming_round_sessions(client, clinic):

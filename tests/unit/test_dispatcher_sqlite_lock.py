@@ -3,10 +3,9 @@ and sends nothing. PostgreSQL runs them side by side with SKIP LOCKED
 (tests/pg/test_two_dispatchers.py). This file runs on SQLite only."""
 from __future__ import annotations
 
-import datetime as dt
-
 from app.reminders import dispatch, plan
-from services import clock
+from services.db import db
+from services.leader import LeaderElection
 from services.reminders import dispatcher
 from tests.factories import login, make_resident
 from tests.fakes.twilio import FakeTwilio
@@ -21,8 +20,10 @@ def test_a_second_dispatcher_waits_for_the_first(app, client, world, frozen_cloc
         client.post(f"/api/v1/residents/{r.id}/programs", headers=login(client, "doctor_a"),
                     json={"program": "hypertension", "enrolled_on": "2026-02-18"})
         assert plan(app).planned == 1
-        assert dispatcher._acquire_sqlite_lock("other-process", clock.now(), dt.timedelta(minutes=5))
+        other = LeaderElection(db.engine, dispatcher.DISPATCH_LOCK, "other-process", advisory=False,
+                               lease_seconds=300)
+        assert other.try_acquire()
         assert dispatch(app, sleep=lambda _s: None).busy and fake.sent == []
-        dispatcher._release_sqlite_lock("other-process")
+        other.release()
         assert dispatch(app, sleep=lambda _s: None).sent == 1 and len(fake.sent) == 1
         app.extensions.pop("sms_channel", None)
