@@ -4,10 +4,11 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
+DEVSTAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: install run serve migrate seed test test-sqlite test-postgres lint bench clean
+.PHONY: install install-dev run serve migrate seed test test-sqlite test-postgres lint bench clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,13 @@ $(STAMP): requirements.txt
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+$(DEVSTAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.dev-installed-*
+	@touch $(DEVSTAMP)
+
+install-dev: $(DEVSTAMP)
 
 migrate: install
 	$(FLASK) db upgrade
@@ -31,7 +39,7 @@ serve: install
 
 # SQLite: the whole suite. PostgreSQL: the API and PostgreSQL tests again
 # (skipped where no server is reachable, a failure under CI=true).
-test: install test-sqlite test-postgres
+test: install-dev lint test-sqlite test-postgres
 
 test-sqlite: install
 	$(BIN)/python -m pytest
@@ -39,8 +47,11 @@ test-sqlite: install
 test-postgres: install
 	TEST_DB=postgres $(BIN)/python -m pytest tests/api tests/db tests/pg
 
-lint: install
-	$(BIN)/python -m ruff check app services tests bench || true
+# Fails on any finding. bandit -ll reports medium and high severity; an accepted
+# finding carries `# nosec BXXX - reason` on its line.
+lint: install-dev
+	$(BIN)/python -m ruff check app services tests bench migrations wsgi.py
+	$(BIN)/python -m bandit -q -ll -r app services
 
 bench: install
 	$(BIN)/python -m bench.run

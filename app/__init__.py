@@ -9,7 +9,7 @@ import uuid
 from flask import Flask, g, request, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.config import insecure_settings, load_config
+from app.config import build_settings, insecure_settings, load_config
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -23,7 +23,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
-    from services import clock
+    from services.core import clock
     clock.set_zone(app.config["TIMEZONE"])
 
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = dt.timedelta(minutes=app.config["JWT_ACCESS_MINUTES"])
@@ -50,8 +50,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.errors import register_error_handlers
     from app.extensions import api, jwt, limiter, migrate
     from services import models  # noqa: F401  (register every table)
-    from services.crypto import PiiCipher
-    from services.db import db, render_item
+    from services.core.crypto import PiiCipher
+    from services.core.db import db, render_item
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True, compare_type=True, render_item=render_item)
@@ -59,6 +59,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)
     app.extensions["pii_cipher"] = PiiCipher(app.config["PII_ENCRYPTION_KEY"])
     app.extensions["followup_rules"] = _followup_rules(app)
+    app.extensions["settings"] = build_settings(app.config)
     from app import auth  # noqa: F401  (JWT loaders)
 
     if not os.environ.get("SWAGGER_UI_URL") and _swagger_ui_path():
@@ -91,7 +92,7 @@ def _followup_rules(app: Flask):
     """The follow-up rules: national defaults, overridden by FOLLOWUP_RULES_FILE (JSON) if set."""
     import json
 
-    from services.followup.rules import load_rules
+    from services.followup.judgement.rules import load_rules
 
     path = app.config.get("FOLLOWUP_RULES_FILE")
     overrides = None

@@ -20,16 +20,17 @@ from flask_jwt_extended import (
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
 
+from app.config import Settings
 from app.errors import error_response
 from app.extensions import jwt
-from services import tokens
-from services.audit import RequestContext
-from services.crypto import PiiCipher
-from services.db import db
-from services.errors import Forbidden, Unauthorized
+from services.access import tokens
+from services.access.scope import Scope, scope_for_resident, scope_for_staff
+from services.access.staff_login import get_active_staff
+from services.core.audit import RequestContext
+from services.core.crypto import PiiCipher
+from services.core.db import db
+from services.core.errors import Forbidden, Unauthorized
 from services.models import Resident
-from services.scope import Scope, scope_for_resident, scope_for_staff
-from services.staff_auth import get_active_staff
 
 BEARER = {"security": [{"bearerAuth": []}]}
 
@@ -135,6 +136,11 @@ def request_context() -> RequestContext:
 
 def cipher() -> PiiCipher:
     return current_app.extensions["pii_cipher"]
+
+
+def settings() -> Settings:
+    """The typed settings built once in create_app."""
+    return current_app.extensions["settings"]
 
 
 # flask-jwt-extended hooks: revoked ids live in the database; every auth error

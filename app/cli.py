@@ -14,22 +14,19 @@ demo_cli = AppGroup("demo", help="演示数据")
 @demo_cli.command("seed")
 def demo_seed() -> None:
     """Create the demo medical community, staff and 200 residents (idempotent)."""
-    from services import demo
-    from services.contracts import ContractSettings
-    from services.db import db
-    from services.demo_contracts import seed_demo_contracts
+    from services.core.db import db
+    from services.demo import seed as demo
+    from services.demo.contracts import seed_demo_contracts
 
     result = demo.seed_demo(current_app.extensions["pii_cipher"])
     db.session.commit()
-    from services.demo_followups import seed_demo_followups
+    from services.demo.followups import seed_demo_followups
 
     enrolled = seed_demo_followups(current_app.extensions["followup_rules"])
     db.session.commit()
-    c = current_app.config
-    signed = seed_demo_contracts(ContractSettings(c["CONTRACT_TERM_MONTHS"], c["MIN_RESIDENCE_MONTHS"],
-                                                  c["TEAM_CAPACITY_PER_DOCTOR"]))
+    signed = seed_demo_contracts(current_app.extensions["settings"].contracts)
     db.session.commit()
-    from services.demo_appointments import seed_demo_sessions
+    from services.demo.appointments import seed_demo_sessions
 
     sessions = seed_demo_sessions()
     db.session.commit()
@@ -86,8 +83,8 @@ def scheduler_jobs() -> None:
     from sqlalchemy import column, select, table
 
     from app.scheduler import JOBS
-    from services import clock
-    from services.db import db
+    from services.core import clock
+    from services.core.db import db
     from services.models.scheduler import SCHEDULER_JOBS_TABLE
 
     jobs = table(SCHEDULER_JOBS_TABLE, column("id"), column("next_run_time"))
@@ -154,7 +151,7 @@ catalog_cli = AppGroup("catalog", help="服务包目录（packages_catalog/）")
 
 
 def _catalog_dir() -> str:
-    from services.catalog import CATALOG_DIR
+    from services.catalog.files import CATALOG_DIR
 
     return current_app.config.get("PACKAGES_CATALOG_DIR") or CATALOG_DIR
 
@@ -162,7 +159,7 @@ def _catalog_dir() -> str:
 @catalog_cli.command("check")
 def catalog_check() -> None:
     """Validate every package file; print every problem as file: field: reason; exit 1 if any."""
-    from services.catalog import scan_directory
+    from services.catalog.files import scan_directory
 
     definitions, errors = scan_directory(_catalog_dir())
     if errors:
@@ -178,9 +175,9 @@ def catalog_check() -> None:
 @catalog_cli.command("load")
 def catalog_load() -> None:
     """Load the catalog (idempotent; a changed file becomes a new version)."""
-    from services import packages
-    from services.catalog import CatalogError, load_directory
-    from services.db import db
+    from services.catalog import versions as packages
+    from services.catalog.files import CatalogError, load_directory
+    from services.core.db import db
 
     try:
         definitions = load_directory(_catalog_dir())

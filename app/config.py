@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from services.access.sms_codes import OtpPolicy
+from services.access.staff_login import LockoutPolicy
+from services.access.wechat_login import WechatSettings
+from services.appointments.sessions import AppointmentSettings
+from services.contracts.lifecycle import ContractSettings
+from services.reminders.settings import ReminderSettings, parse_quiet_hours
 
 DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
 DEV_JWT_SECRET_KEY = "dev-jwt-secret-key-do-not-use-in-production"
@@ -173,3 +181,52 @@ def insecure_settings(cfg: dict) -> list[InsecureSetting]:
         if not str(cfg.get("PUBLIC_BASE_URL") or "").startswith("https://"):
             problems.append(InsecureSetting("PUBLIC_BASE_URL", "must be the public https address for Twilio callbacks"))
     return problems
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The typed settings services take, built once from the config in create_app
+    (`app.extensions["settings"]`); routes, jobs and commands hand them on."""
+
+    contracts: ContractSettings
+    appointments: AppointmentSettings
+    reminders: ReminderSettings
+    lockout: LockoutPolicy
+    otp: OtpPolicy
+    wechat: WechatSettings
+    team_capacity_per_doctor: int
+    round_point_schedule_days: int
+
+
+def build_settings(c: Mapping) -> Settings:
+    return Settings(
+        contracts=ContractSettings(term_months=c["CONTRACT_TERM_MONTHS"],
+                                   min_residence_months=c["MIN_RESIDENCE_MONTHS"],
+                                   capacity_per_doctor=c["TEAM_CAPACITY_PER_DOCTOR"]),
+        appointments=AppointmentSettings(cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"],
+                                         signed_first_default_hours=c["SIGNED_FIRST_DEFAULT_HOURS"],
+                                         max_repeat_weeks=c["SLOT_MAX_REPEAT_WEEKS"]),
+        reminders=ReminderSettings(
+            signature=c["SMS_SIGNATURE"], quiet_hours=parse_quiet_hours(c["QUIET_HOURS"]),
+            daily_cap=c["SMS_DAILY_CAP_PER_RESIDENT"], rate_per_second=c["SMS_RATE_PER_SECOND"],
+            batch_size=c["SMS_BATCH_SIZE"], max_attempts=c["SMS_MAX_ATTEMPTS"],
+            retry_base_seconds=c["SMS_RETRY_BASE_SECONDS"], sending_timeout_seconds=c["SMS_SENDING_TIMEOUT_SECONDS"],
+            followup_due_days=c["REMINDER_FOLLOWUP_DUE_DAYS"], overdue_days=c["REMINDER_FOLLOWUP_OVERDUE_DAYS"],
+            contract_ending_days=tuple(int(x) for x in str(c["REMINDER_CONTRACT_ENDING_DAYS"]).split(",")
+                                       if x.strip()),
+            catchup_days=c["REMINDER_CATCHUP_DAYS"], evening_hour=c["REMINDER_EVENING_HOUR"],
+            cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"],
+            wechat_templates=dict(c["WECHAT_TEMPLATE_IDS"])),
+        lockout=LockoutPolicy(c["LOGIN_MAX_FAILURES"], c["LOGIN_FAILURE_WINDOW_MINUTES"], c["LOGIN_LOCK_MINUTES"]),
+        otp=OtpPolicy(ttl_seconds=c["OTP_TTL_SECONDS"], max_attempts=c["OTP_MAX_ATTEMPTS"]),
+        wechat=WechatSettings(c["WECHAT_API_BASE"], c["WECHAT_APP_ID"], c["WECHAT_APP_SECRET"],
+                              c["WECHAT_TIMEOUT_SECONDS"]),
+        team_capacity_per_doctor=c["TEAM_CAPACITY_PER_DOCTOR"],
+        round_point_schedule_days=c["ROUND_POINT_SCHEDULE_DAYS"],
+    )
+
+
+def reconfigure(app, **changes) -> None:
+    """Change settings of a running app (tests, the CLI): the config and the typed settings together."""
+    app.config.update(changes)
+    app.extensions["settings"] = build_settings(app.config)

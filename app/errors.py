@@ -13,8 +13,8 @@ import marshmallow as ma
 from flask import Flask, g, jsonify
 from werkzeug.exceptions import HTTPException
 
-from services.db import db
-from services.errors import DomainError
+from services.core.db import db
+from services.core.errors import DomainError
 
 log = logging.getLogger("fdoc.errors")
 

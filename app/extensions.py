@@ -1,4 +1,4 @@
-"""Extension objects; bound to the app in create_app (db lives in services.db)."""
+"""Extension objects; bound to the app in create_app (db lives in services.core.db)."""
 from __future__ import annotations
 
 from flask_jwt_extended import JWTManager

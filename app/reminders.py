@@ -6,26 +6,16 @@ import datetime as dt
 
 from flask import Flask, current_app
 
-from services.db import db
+from services.core.db import db
 from services.reminders import dispatcher, planner
 from services.reminders.channels import build_sms_channel
-from services.reminders.settings import ReminderSettings, parse_quiet_hours
+from services.reminders.settings import ReminderSettings
 
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/twilio/status"
 
 
 def reminder_settings(app: Flask | None = None) -> ReminderSettings:
-    c = (app or current_app).config
-    return ReminderSettings(
-        signature=c["SMS_SIGNATURE"], quiet_hours=parse_quiet_hours(c["QUIET_HOURS"]),
-        daily_cap=c["SMS_DAILY_CAP_PER_RESIDENT"], rate_per_second=c["SMS_RATE_PER_SECOND"],
-        batch_size=c["SMS_BATCH_SIZE"], max_attempts=c["SMS_MAX_ATTEMPTS"],
-        retry_base_seconds=c["SMS_RETRY_BASE_SECONDS"], sending_timeout_seconds=c["SMS_SENDING_TIMEOUT_SECONDS"],
-        followup_due_days=c["REMINDER_FOLLOWUP_DUE_DAYS"], overdue_days=c["REMINDER_FOLLOWUP_OVERDUE_DAYS"],
-        contract_ending_days=tuple(int(x) for x in str(c["REMINDER_CONTRACT_ENDING_DAYS"]).split(",") if x.strip()),
-        catchup_days=c["REMINDER_CATCHUP_DAYS"], evening_hour=c["REMINDER_EVENING_HOUR"],
-        cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"], wechat_templates=dict(c["WECHAT_TEMPLATE_IDS"]),
-    )
+    return (app or current_app).extensions["settings"].reminders
 
 
 def status_callback_url(app: Flask | None = None) -> str:

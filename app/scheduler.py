@@ -30,8 +30,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy import Engine, column, select, table
 
-from services.db import db
-from services.leader import LeaderElection
+from services.core.db import db
+from services.core.leader import LeaderElection
 from services.models.scheduler import SCHEDULER_JOBS_TABLE
 
 log = logging.getLogger("fdoc.scheduler")
@@ -56,7 +56,7 @@ JOBS = {
 
 
 def run_housekeeping() -> None:
-    from services.housekeeping import purge_expired_records
+    from services.core.housekeeping import purge_expired_records
 
     with _app.app_context():
         result = purge_expired_records()
@@ -66,7 +66,7 @@ def run_housekeeping() -> None:
 
 def run_contracts_daily() -> None:
     """Expire contracts past their end date and start renewals due today."""
-    from services.contracts import expire_and_start_contracts
+    from services.contracts.lifecycle import expire_and_start_contracts
 
     with _app.app_context():
         result = expire_and_start_contracts()
@@ -76,7 +76,7 @@ def run_contracts_daily() -> None:
 
 def run_no_shows() -> None:
     """Bookings never checked in after their session ended become no-shows (爽约)."""
-    from services.appointments import mark_no_shows
+    from services.appointments.bookings import mark_no_shows
 
     with _app.app_context():
         marked = mark_no_shows()
@@ -87,7 +87,7 @@ def run_no_shows() -> None:
 def run_plan_reminders() -> None:
     """Plan today's reminders (idempotent: a second run adds nothing)."""
     from app.reminders import plan, reminder_settings
-    from services import clock
+    from services.core import clock
     from services.reminders.dispatcher import in_quiet_hours
 
     with _app.app_context():
@@ -131,7 +131,7 @@ def build_scheduler(app: Flask, *, blocking: bool = False) -> BaseScheduler:
 
 def _overdue_run_times(engine: Engine) -> dict[str, dt.datetime]:
     """Stored next run times already in the past: runs missed while no scheduler ran."""
-    # APScheduler's clock, not services.clock: these are its own run times.
+    # APScheduler's clock, not services.core.clock: these are its own run times.
     now = dt.datetime.now(dt.timezone.utc).timestamp()
     jobs = table(SCHEDULER_JOBS_TABLE, column("id"), column("next_run_time"))
     with engine.connect() as conn:

@@ -12,9 +12,9 @@ from flask import Response, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from sqlalchemy.exc import IntegrityError
 
-from services import idempotency
-from services.db import db
-from services.errors import Conflict, ValidationFailed
+from services.core import idempotency
+from services.core.db import db
+from services.core.errors import Conflict, ValidationFailed
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 

@@ -184,8 +184,8 @@ def main() -> None:
 
 
 def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str) -> None:
-    from services import clock
-    from services.db import db
+    from services.core import clock
+    from services.core.db import db
     from services.reminders import planner
     from services.reminders.settings import ReminderSettings
 
@@ -310,7 +310,7 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
 
 
 def _bench_dispatch() -> None:
-    from services.db import db
+    from services.core.db import db
     from services.reminders.channels.twilio import TwilioSmsChannel
     from services.reminders.dispatcher import Channels, Dispatcher
     from services.reminders.settings import ReminderSettings

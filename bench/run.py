@@ -48,8 +48,8 @@ def make_app(url: str, engine_options: dict | None):
 
 
 def _load_residents(app, n: int) -> list[str]:
-    from services.db import db
-    from services.idcard import make_id_number
+    from services.core.db import db
+    from services.core.idcard import make_id_number
     from services.models import Institution, Resident, ResidentTag
 
     rng = random.Random(7)
@@ -116,11 +116,12 @@ def main() -> None:
 
 
 def _run(app, n: int, repeat: int, url: str) -> None:
-    from services import demo, residents
-    from services.db import db
+    from services.access.scope import scope_for_staff
+    from services.core.db import db
+    from services.core.pagination import paginate
+    from services.demo import seed as demo
     from services.models import Resident, Staff
-    from services.pagination import paginate
-    from services.scope import scope_for_staff
+    from services.residents import register as residents
 
     with app.app_context():
         demo.seed_demo(app.extensions["pii_cipher"])

@@ -237,7 +237,7 @@ FROM per GROUP BY program"""
 
 
 def _indicators_from_sql(rows) -> list:
-    from services.followup_stats import ProgramIndicators, _rate
+    from services.followup.indicators import ProgramIndicators, _rate
 
     by_program = {row.program: row for row in rows}
     out = []
@@ -294,11 +294,11 @@ def main() -> None:
 
 
 def _run(app, sizes: dict[str, int], scale: float, repeat: int, shown: str) -> None:
-    from services import clock
-    from services.db import db
-    from services.followup_stats import followup_indicators
-    from services.followups import WorklistFilters, worklist_query
-    from services.pagination import paginate
+    from services.core import clock
+    from services.core.db import db
+    from services.core.pagination import paginate
+    from services.followup.indicators import followup_indicators
+    from services.followup.worklist import WorklistFilters, worklist_query
 
     today = clock.today()
     with app.app_context():

@@ -17,7 +17,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from services import clock
+from services.core import clock
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIGRATIONS = os.path.join(REPO, "migrations")
@@ -54,7 +54,7 @@ def _upgrade(url: str, engine_options: dict | None = None) -> None:
     app = create_app(overrides)
     with app.app_context():
         upgrade(directory=MIGRATIONS)
-        from services.db import db
+        from services.core.db import db
 
         db.engine.dispose()
 
@@ -154,7 +154,7 @@ def app(databases):
     try:
         yield application
     finally:
-        from services.db import db
+        from services.core.db import db
 
         db.session.remove()
         db.engine.dispose()

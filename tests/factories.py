@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from flask import current_app
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from services.db import db
-from services.idcard import make_id_number
+from services.core.db import db
+from services.core.idcard import make_id_number
 from services.models import Contract, Institution, MedicalCommunity, Resident, ResidentTag, RoundPoint, Staff, Team
 
 PASSWORD = "correct-horse-battery"
@@ -118,6 +119,22 @@ def make_contract(resident_id: int, team: Team, status: str = "active") -> Contr
 
 
 def login(client, username: str, password: str = PASSWORD) -> dict:
+    """A staff member's access token, minted as a successful login would issue it.
+
+    The real password check (scrypt, ~0.4 s each) runs in `login_with_password`
+    and the tests of the login endpoint; the other tests only need to be signed in.
+    """
+    from app.auth import issue_tokens
+
+    staff = db.session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None or not staff.active or staff.password_hash != _HASH or password != PASSWORD:
+        return login_with_password(client, username, password)  # an account made another way: check for real
+    with client.application.app_context():
+        token = issue_tokens("staff", staff.id, staff.role)["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login_with_password(client, username: str, password: str = PASSWORD) -> dict:
     resp = client.post("/api/v1/auth/staff/login", json={"username": username, "password": password})
     assert resp.status_code == 200, resp.get_json()
     return {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
@@ -132,8 +149,8 @@ def resident_headers(resident_id: int) -> dict:
 
 
 def load_catalog() -> None:
-    from services import packages
-    from services.catalog import CATALOG_DIR, load_directory
+    from services.catalog import versions as packages
+    from services.catalog.files import CATALOG_DIR, load_directory
 
     packages.load_catalog(load_directory(CATALOG_DIR))
     db.session.commit()

@@ -1,4 +1,5 @@
-"""One blueprint per resource, all under /api/v1 (health checks at the root)."""
+"""One module per part of the domain, each with its blueprints, all under /api/v1
+(health checks at the root)."""
 from __future__ import annotations
 
 from flask import Flask
@@ -6,20 +7,9 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from app.routes import (
-        admin,
-        appointments,
-        audit,
-        auth,
-        contracts,
-        followups,
-        health,
-        me,
-        org,
-        reminders,
-        residents,
-    )
+    from app.routes import access, appointments, audit, contracts, followup, health, org, reminders, residents
 
-    for module in (health, auth, org, admin, residents, contracts, followups, appointments, reminders, me, audit):
-        prefix = "" if module is health else "/api/v1" + (module.blp.url_prefix or "")
-        api.register_blueprint(module.blp, url_prefix=prefix)
+    api.register_blueprint(health.blp, url_prefix="")
+    for blp in (access.blp, org.blp, org.staff_blp, residents.blp, contracts.blp, followup.blp, appointments.blp,
+                reminders.blp, residents.me_blp, audit.blp):
+        api.register_blueprint(blp, url_prefix="/api/v1" + (blp.url_prefix or ""))

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app
 from flask_smorest import Blueprint
 
-from app.auth import current_actor, login_required, optional_actor, request_context
+from app.auth import current_actor, login_required, optional_actor, request_context, settings
 from app.schemas.appointments import (
     AgendaQuerySchema,
     AgendaSchema,
@@ -28,8 +27,8 @@ from app.schemas.appointments import (
     TeamDaySchema,
 )
 from app.tx import commit, idempotent
-from services import appointments, audit, clock
-from services.pagination import paginate
+from services import appointments
+from services.core import clock
 
 blp = Blueprint("appointments", __name__, description="预约：出诊时段、巡诊、上门服务、签到与爽约")
 
@@ -40,34 +39,13 @@ MAX_AGENDA_DAYS = 31
 
 
 def _settings() -> appointments.AppointmentSettings:
-    c = current_app.config
-    return appointments.AppointmentSettings(cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"],
-                                            signed_first_default_hours=c["SIGNED_FIRST_DEFAULT_HOURS"],
-                                            max_repeat_weeks=c["SLOT_MAX_REPEAT_WEEKS"])
+    return settings().appointments
 
 
-def _with_marks(slots, actor) -> list:
+def _caller(actor) -> tuple[int | None, bool]:
+    """Who is asking about bookability: a resident's id, and whether the caller is staff."""
     resident_id = actor.scope.resident_id if actor and actor.scope.kind == "resident" else None
-    marks = appointments.booking_marks(slots, resident_id, is_staff=bool(actor and actor.scope.is_staff))
-    for slot in slots:
-        slot.can_book, slot.cannot_book_reason = marks[slot.id].can_book, marks[slot.id].reason
-    return slots
-
-
-def _bookings_with_no_shows(sessions) -> list:
-    counts = appointments.no_show_counts([a.resident_id for s in sessions for a in s.appointments])
-    for session in sessions:
-        for appt in session.appointments:
-            appt.no_show_count = counts.get(appt.resident_id, 0)
-    return sessions
-
-
-def _audit_listing(scope, appts, what: str) -> None:
-    """Staff lists that show residents are audited like resident searches."""
-    if scope.is_staff:
-        audit.record(scope, "search", ctx=request_context(),
-                     detail={"list": what, "count": len(appts),
-                             "resident_ids": sorted({a.resident_id for a in appts})})
+    return resident_id, bool(actor and actor.scope.is_staff)
 
 
 # --- sessions ----------------------------------------------------------------------
@@ -80,11 +58,9 @@ def _audit_listing(scope, appts, what: str) -> None:
 @blp.alt_response(409, description="SLOT_OVERLAP（该医生同一时间已有出诊安排）")
 def create_slot(body):
     """发布出诊时段（门诊、上门服务、巡诊）；repeat_weeks 可按周重复，一次事务内全部创建"""
-    created = appointments.create_slots(body, current_actor().scope, _settings())
+    published = appointments.create_slots(body, current_actor().scope, _settings())
     commit()
-    first = created[0]
-    first.occurrences = created
-    return first
+    return published
 
 
 @blp.route("/slots", methods=["GET"])
@@ -100,8 +76,7 @@ def list_slots(args):
         round_point_id=args.get("round_point_id"), staff_id=args.get("staff_id"),
         include_cancelled=bool(args.get("include_cancelled")) and bool(actor and actor.scope.is_staff),
         only_available=bool(args.get("available")))
-    page = paginate(appointments.slots_query(filters), args["page"], args["page_size"])
-    return page.as_dict(_with_marks(page.items, actor))
+    return appointments.slots_page(filters, args["page"], args["page_size"], *_caller(actor))
 
 
 @blp.route("/slots/<int:slot_id>", methods=["GET"])
@@ -109,8 +84,7 @@ def list_slots(args):
 @blp.alt_response(404, description="SLOT_NOT_FOUND")
 def get_slot(slot_id):
     """单个时段（公开）"""
-    actor = optional_actor()
-    return _with_marks([appointments.get_slot(slot_id)], actor)[0]
+    return appointments.slot_view(slot_id, *_caller(optional_actor()))
 
 
 @blp.route("/slots/<int:slot_id>/cancel", methods=["POST"])
@@ -120,10 +94,9 @@ def get_slot(slot_id):
 @blp.alt_response(409, description="SLOT_ALREADY_CANCELLED、SLOT_CLOSED（已结束）")
 def cancel_slot(body, slot_id):
     """取消出诊安排：其上全部预约随之取消并记录原因（短信通知由提醒功能发送）"""
-    slot, count = appointments.cancel_slot(slot_id, body["reason"], current_actor().scope)
+    cancelled = appointments.cancel_slot(slot_id, body["reason"], current_actor().scope)
     commit()
-    slot.cancelled_appointments = count
-    return slot
+    return cancelled
 
 
 # --- appointments ------------------------------------------------------------------
@@ -136,10 +109,9 @@ def cancel_slot(body, slot_id):
 @blp.alt_response(409, description=BOOKING_ERRORS)
 def book(body):
     """预约：居民为本人预约，工作人员为管辖范围内的居民代约；名额在并发下也不会超订"""
-    appt = appointments.book(body, current_actor().scope)
+    booked = appointments.book(body, current_actor().scope)
     commit()
-    appt.history = appointments.history(appt.id)
-    return appt
+    return booked
 
 
 @blp.route("/appointments", methods=["GET"])
@@ -148,12 +120,11 @@ def book(body):
 @blp.response(200, AppointmentPageSchema)
 def list_appointments(args):
     """预约列表：居民看本人的（when=upcoming|past），工作人员看本团队/管辖范围内的"""
-    scope = current_actor().scope
-    filters = appointments.AppointmentFilters(**{k: v for k, v in args.items() if k not in ("page", "page_size")})
-    page = paginate(appointments.appointments_query(scope, filters), args["page"], args["page_size"])
-    _audit_listing(scope, page.items, "appointments")
+    page_args = {"page": args.pop("page"), "page_size": args.pop("page_size")}
+    page = appointments.appointments_page(current_actor().scope, appointments.AppointmentFilters(**args),
+                                          **page_args, ctx=request_context())
     commit()
-    return page.as_dict()
+    return page
 
 
 @blp.route("/appointments/<int:appointment_id>", methods=["GET"])
@@ -162,15 +133,12 @@ def list_appointments(args):
 @blp.alt_response(404, description="APPOINTMENT_NOT_FOUND")
 def get_appointment(appointment_id):
     """单个预约及其变更记录"""
-    appt = appointments.get_visible_appointment(appointment_id, current_actor().scope)
-    appt.history = appointments.history(appt.id)
-    return appt
+    return appointments.get_appointment_detail(appointment_id, current_actor().scope)
 
 
-def _change(appt):
+def _change(detail):
     commit()
-    appt.history = appointments.history(appt.id)
-    return appt
+    return detail
 
 
 @blp.route("/appointments/<int:appointment_id>/cancel", methods=["POST"])
@@ -223,11 +191,9 @@ def no_show(body, appointment_id):
 def team_day(args, team_id):
     """团队日视图：当天各时段（按时间）及其预约，含每位居民的爽约次数"""
     day = args.get("date") or clock.today()
-    scope = current_actor().scope
-    team, sessions = appointments.team_day(team_id, day, scope)
-    _audit_listing(scope, [a for s in sessions for a in s.appointments], "team_day")
+    result = appointments.team_day(team_id, day, current_actor().scope, request_context())
     commit()
-    return {"date": day, "team": team, "sessions": _bookings_with_no_shows(sessions)}
+    return result
 
 
 @blp.route("/agenda", methods=["GET"])
@@ -238,11 +204,9 @@ def agenda(args):
     """医生本人日程：指派给本人的时段和本团队的公共时段，及其预约"""
     first = args.get("date_from") or clock.today()
     first, last = clock.checked_range(first, args.get("date_to") or first, MAX_AGENDA_DAYS)
-    scope = current_actor().scope
-    sessions = appointments.doctor_agenda(scope, first, last)
-    _audit_listing(scope, [a for s in sessions for a in s.appointments], "agenda")
+    result = appointments.doctor_agenda(current_actor().scope, first, last, request_context())
     commit()
-    return {"date_from": first, "date_to": last, "sessions": _bookings_with_no_shows(sessions)}
+    return result
 
 
 @blp.route("/residents/<int:resident_id>/appointment-summary", methods=["GET"])

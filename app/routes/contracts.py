@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 
-from app.auth import current_actor, login_required
+from app.auth import current_actor, login_required, settings
 from app.schemas.common import PageQuerySchema
 from app.schemas.contracts import (
     ContractCreateSchema,
@@ -26,10 +25,8 @@ from app.schemas.contracts import (
     ServiceSchema,
 )
 from app.tx import commit, idempotent
-from services import clock, contracts, packages
-from services.errors import ValidationFailed
-from services.pagination import paginate
-from services.residents import get_visible_resident
+from services import contracts
+from services.core.errors import ValidationFailed
 
 blp = Blueprint("contracts", __name__, description="服务包、报价、签约、履约与满意度评价")
 
@@ -41,21 +38,7 @@ CONTRACT_ERRORS = {
 
 
 def _settings() -> contracts.ContractSettings:
-    c = current_app.config
-    return contracts.ContractSettings(term_months=c["CONTRACT_TERM_MONTHS"],
-                                      min_residence_months=c["MIN_RESIDENCE_MONTHS"],
-                                      capacity_per_doctor=c["TEAM_CAPACITY_PER_DOCTOR"])
-
-
-def _detail(contract):
-    contract.history = contracts.history(contract.id)
-    return contract
-
-
-def _package_view(version, eligibility=None) -> dict:
-    d = version.definition
-    return {**d, "version": version.version, "eligibility_rules": d.get("eligibility", {}),
-            "eligibility": eligibility}
+    return settings().contracts
 
 
 @blp.route("/packages", methods=["GET"])
@@ -64,15 +47,7 @@ def _package_view(version, eligibility=None) -> dict:
 @blp.response(200, PackageListSchema)
 def list_packages(args):
     """当前生效的服务包；带 resident_id（工作人员）或居民本人登录时标注是否符合条件"""
-    scope = current_actor().scope
-    resident_id = args.get("resident_id") or scope.resident_id
-    today = clock.today()
-    versions = packages.current_versions(today)
-    if resident_id is None:
-        return {"items": [_package_view(v) for v in versions]}
-    resident = get_visible_resident(resident_id, scope)
-    return {"items": [_package_view(v, {"eligible": r.eligible, "rule": r.rule, "reason": r.reason})
-                      for v, r in contracts.eligibility_marks(resident, versions, today)]}
+    return {"items": contracts.packages_for(current_actor().scope, args.get("resident_id"))}
 
 
 @blp.route("/quotes", methods=["POST"])
@@ -100,7 +75,7 @@ def create_contract(body):
     """签约：居民线上申请（pending），或工作人员现场签约并缴费（active）"""
     contract = contracts.create_contract(body, current_actor().scope, _settings())
     commit()
-    return _detail(contract)
+    return contract
 
 
 @blp.route("/contracts", methods=["GET"])
@@ -109,10 +84,8 @@ def create_contract(body):
 @blp.response(200, ContractPageSchema)
 def list_contracts(args):
     """签约列表：按状态、团队、居民、N 天内到期筛选（居民只看到自己的）"""
-    stmt = contracts.contracts_query(current_actor().scope, status=args.get("status"), team_id=args.get("team_id"),
-                                     resident_id=args.get("resident_id"),
-                                     expiring_within_days=args.get("expiring_within_days"))
-    return paginate(stmt, args["page"], args["page_size"]).as_dict()
+    page, page_size = args.pop("page"), args.pop("page_size")
+    return contracts.contracts_page(current_actor().scope, args, page, page_size)
 
 
 @blp.route("/contracts/<int:contract_id>", methods=["GET"])
@@ -120,7 +93,7 @@ def list_contracts(args):
 @blp.response(200, ContractDetailSchema)
 def get_contract(contract_id):
     """签约详情：服务包快照、权益（承诺/已用/剩余）、履约率、状态历史"""
-    return _detail(contracts.get_visible_contract(contract_id, current_actor().scope))
+    return contracts.get_contract_detail(contract_id, current_actor().scope)
 
 
 @blp.route("/contracts/<int:contract_id>/accept", methods=["POST"])
@@ -131,7 +104,7 @@ def accept(contract_id):
     """团队受理申请：需缴费则待缴费，否则直接生效"""
     contract = contracts.accept_contract(contract_id, current_actor().scope, _settings())
     commit()
-    return _detail(contract)
+    return contract
 
 
 @blp.route("/contracts/<int:contract_id>/reject", methods=["POST"])
@@ -142,7 +115,7 @@ def reject(body, contract_id):
     """团队拒绝申请（须填写原因）"""
     contract = contracts.reject_contract(contract_id, body["reason"], current_actor().scope)
     commit()
-    return _detail(contract)
+    return contract
 
 
 @blp.route("/contracts/<int:contract_id>/pay", methods=["POST"])
@@ -154,7 +127,7 @@ def pay(body, contract_id):
     """登记缴费（金额须等于个人自付），签约生效"""
     contract = contracts.pay_contract(contract_id, body, current_actor().scope, _settings())
     commit()
-    return _detail(contract)
+    return contract
 
 
 @blp.route("/contracts/<int:contract_id>/terminate", methods=["POST"])
@@ -165,7 +138,7 @@ def terminate(body, contract_id):
     """解约（须填写原因）"""
     contract = contracts.terminate_contract(contract_id, body["reason"], current_actor().scope)
     commit()
-    return _detail(contract)
+    return contract
 
 
 @blp.route("/contracts/<int:contract_id>/renew", methods=["POST"])
@@ -179,7 +152,7 @@ def renew(body, contract_id):
     """续约：从原到期日次日起生效，可更换团队和服务包"""
     contract = contracts.renew_contract(contract_id, body, current_actor().scope, _settings())
     commit()
-    return _detail(contract)
+    return contract
 
 
 @blp.route("/contracts/<int:contract_id>/services", methods=["POST"])
@@ -201,8 +174,7 @@ def record_service(body, contract_id):
 @blp.response(200, ServicePageSchema)
 def list_services(args, contract_id):
     """该签约已提供的服务"""
-    stmt = contracts.deliveries_query(contract_id, current_actor().scope)
-    return paginate(stmt, args["page"], args["page_size"]).as_dict()
+    return contracts.deliveries_page(contract_id, current_actor().scope, args["page"], args["page_size"])
 
 
 @blp.route("/contracts/<int:contract_id>/evaluations", methods=["POST"])
@@ -223,6 +195,4 @@ def evaluate(body, contract_id):
 @blp.response(200, EvaluationPageSchema)
 def list_evaluations(args):
     """本团队（管理员：管辖范围内团队）的满意度评价及平均分"""
-    stmt = contracts.evaluations_query(current_actor().scope, args.get("team_id"))
-    page = paginate(stmt, args["page"], args["page_size"]).as_dict()
-    return {**page, "summary": contracts.evaluation_summary(stmt)}
+    return contracts.evaluations_page(current_actor().scope, args.get("team_id"), args["page"], args["page_size"])

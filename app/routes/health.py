@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from sqlalchemy import text
 
-from services.db import db
+from services.core.db import database_reachable
 
 blp = Blueprint("health", __name__, description="运行状态检查")
 
@@ -20,9 +19,6 @@ def healthz():
 @blp.alt_response(503, description="数据库不可达")
 def readyz():
     """数据库可达时返回 200，否则 503"""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except Exception:  # noqa: BLE001 - any database failure means not ready
-        db.session.rollback()
+    if not database_reachable():
         return {"status": "unavailable", "database": "unreachable"}, 503
     return {"status": "ok", "database": "ok"}

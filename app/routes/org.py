@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 
-from app.auth import current_actor, login_required
-from app.schemas.admin import InstitutionCreateSchema, TeamCreateSchema, TeamUpdateSchema
+from app.auth import current_actor, login_required, settings
 from app.schemas.org import (
+    InstitutionCreateSchema,
     InstitutionPageSchema,
     InstitutionQuerySchema,
     InstitutionSchema,
@@ -14,38 +13,29 @@ from app.schemas.org import (
     RoundPointQuerySchema,
     RoundPointSchema,
     RoundPointUpdateSchema,
+    StaffCreateSchema,
+    StaffPageSchema,
+    StaffQuerySchema,
+    StaffSchema,
+    StaffUpdateSchema,
     TeamCardSchema,
+    TeamCreateSchema,
     TeamPageSchema,
     TeamQuerySchema,
+    TeamUpdateSchema,
 )
 from app.tx import commit, idempotent
-from services import admin, org, round_points
-from services.pagination import paginate
+from services import org
 
 blp = Blueprint("organisation", __name__, description="医共体、机构、家庭医生团队与巡诊点（公开）")
 
 
-class _Member:
-    """A team member as shown on the public card (no contact details)."""
-
-    def __init__(self, staff, lead_id):
-        self.id, self.name, self.team_role = staff.id, staff.name, staff.team_role
-        self.is_lead = staff.id == lead_id
+def _per_doctor() -> int:
+    return settings().team_capacity_per_doctor
 
 
-def _cards(teams) -> list[dict]:
-    out = []
-    for card in org.team_cards(teams, current_app.config["TEAM_CAPACITY_PER_DOCTOR"]):
-        team = card.team
-        out.append({
-            "id": team.id, "code": team.code, "name": team.name, "institution": team.institution,
-            "lead_doctor": team.lead_doctor,
-            "members": [_Member(m, team.lead_doctor_id) for m in team.members if m.active],
-            "service_area": team.service_area, "phone": team.phone,
-            "introduction": team.introduction, "doctor_count": card.doctor_count,
-            "capacity": card.capacity, "signed": card.signed, "remaining": card.remaining,
-        })
-    return out
+def _schedule_days() -> int:
+    return settings().round_point_schedule_days
 
 
 @blp.route("/institutions")
@@ -53,8 +43,7 @@ def _cards(teams) -> list[dict]:
 @blp.response(200, InstitutionPageSchema)
 def list_institutions(args):
     """医共体内的机构（县医院、乡镇卫生院、社区卫生服务中心、村卫生室）"""
-    stmt = org.institutions_query(args.get("type"), args.get("parent_id"))
-    return paginate(stmt, args["page"], args["page_size"]).as_dict()
+    return org.institutions_page(args.get("type"), args.get("parent_id"), args["page"], args["page_size"])
 
 
 @blp.route("/institutions/<int:institution_id>")
@@ -69,23 +58,14 @@ def get_institution(institution_id):
 @blp.response(200, TeamPageSchema)
 def list_teams(args):
     """家庭医生团队名片：成员、所属机构、剩余签约名额"""
-    page = paginate(org.teams_query(args.get("institution_id")), args["page"], args["page_size"])
-    return page.as_dict(_cards(page.items))
+    return org.teams_page(args.get("institution_id"), args["page"], args["page_size"], _per_doctor())
 
 
 @blp.route("/teams/<int:team_id>")
 @blp.response(200, TeamCardSchema)
 def get_team(team_id):
     """单个团队名片"""
-    return _cards([org.get_team(team_id)])[0]
-
-
-def _with_schedule(points: list) -> list:
-    days = current_app.config["ROUND_POINT_SCHEDULE_DAYS"]
-    sessions = round_points.upcoming_sessions([p.id for p in points], days)
-    for point in points:
-        point.schedule = sessions[point.id]
-    return points
+    return org.team_card(team_id, _per_doctor())
 
 
 @blp.route("/round-points")
@@ -93,9 +73,8 @@ def _with_schedule(points: list) -> list:
 @blp.response(200, RoundPointPageSchema)
 def list_round_points(args):
     """巡诊点：地点、所在村、所属机构，以及即将开展的巡诊安排（默认未来 14 天）"""
-    stmt = round_points.round_points_query(args.get("institution_id"), args.get("village"))
-    page = paginate(stmt, args["page"], args["page_size"])
-    return page.as_dict(_with_schedule(page.items))
+    return org.round_points_page(args.get("institution_id"), args.get("village"), args["page"], args["page_size"],
+                                 _schedule_days())
 
 
 @blp.route("/round-points/<int:point_id>")
@@ -103,7 +82,7 @@ def list_round_points(args):
 @blp.alt_response(404, description="ROUND_POINT_NOT_FOUND")
 def get_round_point(point_id):
     """单个巡诊点及其即将开展的巡诊安排"""
-    return _with_schedule([round_points.get_round_point(point_id)])[0]
+    return org.round_point_view(point_id, _schedule_days())
 
 
 @blp.route("/round-points", methods=["POST"])
@@ -114,9 +93,9 @@ def get_round_point(point_id):
 @blp.alt_response(409, description="ROUND_POINT_EXISTS（同一机构已有同名巡诊点）")
 def create_round_point(body):
     """新建巡诊点（管理员，限管辖范围内的机构）"""
-    point = round_points.create_round_point(body, current_actor().scope)
+    point = org.create_round_point(body, current_actor().scope, _schedule_days())
     commit()
-    return _with_schedule([point])[0]
+    return point
 
 
 @blp.route("/round-points/<int:point_id>", methods=["PATCH"])
@@ -125,9 +104,9 @@ def create_round_point(body):
 @blp.response(200, RoundPointSchema)
 def update_round_point(body, point_id):
     """修改巡诊点（名称、村、地址、所属机构）"""
-    point = round_points.update_round_point(point_id, body, current_actor().scope)
+    point = org.update_round_point(point_id, body, current_actor().scope, _schedule_days())
     commit()
-    return _with_schedule([point])[0]
+    return point
 
 
 @blp.route("/round-points/<int:point_id>", methods=["DELETE"])
@@ -136,7 +115,7 @@ def update_round_point(body, point_id):
 @blp.alt_response(409, description="ROUND_POINT_IN_USE（还有未结束的巡诊安排）")
 def retire_round_point(point_id):
     """停用巡诊点（保留历史记录；有未结束的巡诊安排时不能停用）"""
-    round_points.retire_round_point(point_id, current_actor().scope)
+    org.retire_round_point(point_id, current_actor().scope)
     commit()
 
 
@@ -148,7 +127,7 @@ def retire_round_point(point_id):
 @blp.alt_response(409, description="机构编码已存在（INSTITUTION_CODE_TAKEN）")
 def create_institution(body):
     """新建机构（管理员；村卫生室挂在乡镇卫生院或社区卫生服务中心下）"""
-    inst = admin.create_institution(body, current_actor().scope)
+    inst = org.create_institution(body, current_actor().scope)
     commit()
     return inst
 
@@ -161,9 +140,9 @@ def create_institution(body):
 @blp.alt_response(409, description="团队编码已存在（TEAM_CODE_TAKEN）")
 def create_team(body):
     """新建家庭医生团队（管理员）"""
-    team = admin.create_team(body, current_actor().scope)
+    card = org.create_team(body, current_actor().scope, _per_doctor())
     commit()
-    return _cards([team])[0]
+    return card
 
 
 @blp.route("/teams/<int:team_id>", methods=["PATCH"])
@@ -172,6 +151,52 @@ def create_team(body):
 @blp.response(200, TeamCardSchema)
 def update_team(body, team_id):
     """修改团队（名称、团队长、每名医生签约上限等）"""
-    team = admin.update_team(team_id, body, current_actor().scope)
+    card = org.update_team(team_id, body, current_actor().scope, _per_doctor())
     commit()
-    return _cards([team])[0]
+    return card
+
+# --- staff accounts (admins) -------------------------------------------------------
+
+staff_blp = Blueprint("staff", __name__, url_prefix="/staff", description="工作人员账号管理（管理员）")
+
+
+@staff_blp.route("", methods=["GET"])
+@login_required("admin")
+@staff_blp.arguments(StaffQuerySchema, location="query")
+@staff_blp.response(200, StaffPageSchema)
+def list_staff(args):
+    """管辖范围内的工作人员"""
+    return org.staff_page(current_actor().scope, args.get("team_id"), args.get("role"), args.get("institution_id"),
+                          args["page"], args["page_size"])
+
+
+@staff_blp.route("", methods=["POST"])
+@idempotent
+@login_required("admin")
+@staff_blp.arguments(StaffCreateSchema)
+@staff_blp.response(201, StaffSchema)
+@staff_blp.alt_response(409, description="用户名已被使用（USERNAME_TAKEN）")
+def create_staff(body):
+    """新建工作人员账号（团队成员或管理员）"""
+    staff = org.create_staff(body, current_actor().scope)
+    commit()
+    return staff
+
+
+@staff_blp.route("/<int:staff_id>", methods=["GET"])
+@login_required("admin")
+@staff_blp.response(200, StaffSchema)
+def get_staff(staff_id):
+    """单个工作人员"""
+    return org.get_staff(staff_id, current_actor().scope)
+
+
+@staff_blp.route("/<int:staff_id>", methods=["PATCH"])
+@login_required("admin")
+@staff_blp.arguments(StaffUpdateSchema)
+@staff_blp.response(200, StaffSchema)
+def update_staff(body, staff_id):
+    """修改姓名、重置密码、停用/启用、解除锁定、调整团队"""
+    staff = org.update_staff(staff_id, body, current_actor().scope)
+    commit()
+    return staff

@@ -20,11 +20,8 @@ from app.schemas.reminders import (
     WechatSubscriptionSchema,
 )
 from app.tx import commit
-from services import audit, clock
-from services.db import db
-from services.errors import DomainError
-from services.models import Resident
-from services.pagination import paginate
+from services.core import clock
+from services.core.errors import DomainError
 from services.reminders import outbox
 
 blp = Blueprint("reminders", __name__, description="提醒与消息：通知偏好、短信回执与退订、发送记录")
@@ -73,8 +70,8 @@ def twilio_inbound(**_documented):
     return Response('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', mimetype="text/xml")
 
 
-def _me() -> Resident:
-    return db.session.get(Resident, current_actor().scope.resident_id)
+def _me() -> int:
+    return current_actor().scope.resident_id
 
 
 @blp.route("/me/notification-preferences", methods=["GET"])
@@ -115,13 +112,11 @@ def add_subscription(body):
 @blp.response(200, MessagePageSchema)
 def list_messages(args):
     """发送记录（管理员，限管辖范围内的居民）：状态、渠道、错误码"""
-    scope = current_actor().scope
-    filters = outbox.MessageFilters(**{k: v for k, v in args.items() if k not in ("page", "page_size")})
-    page = paginate(outbox.messages_query(scope, filters), args["page"], args["page_size"])
-    audit.record(scope, "search", ctx=request_context(), detail={
-        "list": "messages", "count": len(page.items), "resident_ids": sorted({m.resident_id for m in page.items})})
+    page, page_size = args.pop("page"), args.pop("page_size")
+    result = outbox.messages_page(current_actor().scope, outbox.MessageFilters(**args), page, page_size,
+                                  request_context())
     commit()
-    return page.as_dict()
+    return result
 
 
 @blp.route("/messages/stats", methods=["GET"])

@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 
 from app.auth import cipher, current_actor, login_required, request_context
 from app.schemas.residents import (
+    MeSchema,
     ResidentCreateSchema,
     ResidentPageSchema,
     ResidentQuerySchema,
@@ -13,8 +14,7 @@ from app.schemas.residents import (
     RevealResponseSchema,
 )
 from app.tx import commit, idempotent
-from services import audit, residents
-from services.pagination import paginate
+from services import residents
 
 blp = Blueprint("residents", __name__, url_prefix="/residents", description="居民档案")
 
@@ -28,9 +28,9 @@ blp = Blueprint("residents", __name__, url_prefix="/residents", description="居
 @blp.alt_response(422, description="校验失败，如 INVALID_ID_NUMBER、INVALID_PHONE")
 def create_resident(body):
     """新建居民档案（身份证号加密存储，返回脱敏）"""
-    resident = residents.create_resident(body, current_actor().scope, cipher(), request_context())
+    shown = residents.create_resident(body, current_actor().scope, cipher(), request_context())
     commit()
-    return residents.view(resident, cipher())
+    return shown
 
 
 @blp.route("", methods=["GET"])
@@ -39,17 +39,10 @@ def create_resident(body):
 @blp.response(200, ResidentPageSchema)
 def list_residents(args):
     """查询管辖范围内的居民（q 匹配姓名或手机号；完整身份证号精确匹配）"""
-    scope = current_actor().scope
-    stmt = residents.search_residents(
-        scope, cipher(), q=args.get("q"), village=args.get("village"), tag=args.get("tag"),
-        id_number=args.get("id_number"), institution_id=args.get("institution_id"))
-    page = paginate(stmt, args["page"], args["page_size"])
-    audit.record(scope, "search", ctx=request_context(),
-                 detail={"filters": {k: v for k, v in args.items() if k not in ("page", "page_size", "id_number", "q")},
-                         "has_q": bool(args.get("q")), "has_id_number": bool(args.get("id_number")),
-                         "count": len(page.items), "resident_ids": [r.id for r in page.items]})
+    page, page_size = args.pop("page"), args.pop("page_size")
+    result = residents.residents_page(current_actor().scope, cipher(), args, page, page_size, request_context())
     commit()
-    return page.as_dict([residents.view(r, cipher()) for r in page.items])
+    return result
 
 
 @blp.route("/<int:resident_id>", methods=["GET"])
@@ -58,9 +51,9 @@ def list_residents(args):
 @blp.alt_response(404, description="不存在或不在管辖范围内")
 def get_resident(resident_id):
     """读取居民档案（居民本人只能读取自己的）"""
-    resident = residents.read_resident(resident_id, current_actor().scope, request_context())
+    shown = residents.read_resident(resident_id, current_actor().scope, cipher(), request_context())
     commit()
-    return residents.view(resident, cipher())
+    return shown
 
 
 @blp.route("/<int:resident_id>", methods=["PATCH"])
@@ -70,10 +63,9 @@ def get_resident(resident_id):
 @blp.alt_response(404, description="不存在或不在管辖范围内")
 def update_resident(body, resident_id):
     """修改居民档案（仅修改提交的字段）"""
-    resident = residents.update_resident(resident_id, body, current_actor().scope, cipher(),
-                                         request_context())
+    shown = residents.update_resident(resident_id, body, current_actor().scope, cipher(), request_context())
     commit()
-    return residents.view(resident, cipher())
+    return shown
 
 
 @blp.route("/<int:resident_id>/reveal", methods=["POST"])
@@ -87,3 +79,18 @@ def reveal(body, resident_id):
                                          (body or {}).get("reason"), request_context())
     commit()
     return {"id": revealed.resident.id, "id_number": revealed.id_number, "phone": revealed.phone}
+
+
+# --- the signed-in resident ----------------------------------------------------------
+
+me_blp = Blueprint("me", __name__, url_prefix="/me", description="居民本人")
+
+
+@me_blp.route("", methods=["GET"])
+@login_required("resident")
+@me_blp.response(200, MeSchema)
+def get_me():
+    """居民本人的档案、当前签约和待办事项"""
+    shown = residents.me_view(current_actor().scope, cipher(), request_context())
+    commit()
+    return shown

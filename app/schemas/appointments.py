@@ -3,8 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, page_schema
-from services.masking import mask_name, mask_phone
+from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, PersonBriefSchema, page_schema
+from services.core.masking import mask_name, mask_phone
 from services.models.appointment import (
     APPOINTMENT_STATUS_LABELS,
     APPOINTMENT_STATUSES,
@@ -47,11 +47,6 @@ class SlotCreateSchema(BaseSchema):
     note = fields.String(allow_none=True, validate=validate.Length(max=500))
 
 
-class BriefSchema(ma.Schema):
-    id = Int()
-    name = fields.String()
-
-
 class RoundPointBriefSchema(ma.Schema):
     class Meta:
         ordered = True
@@ -67,8 +62,8 @@ class SlotSchema(ma.Schema):
         ordered = True
 
     id = Int()
-    team = fields.Nested(BriefSchema)
-    staff = fields.Nested(BriefSchema, allow_none=True)
+    team = fields.Nested(PersonBriefSchema)
+    staff = fields.Nested(PersonBriefSchema, allow_none=True)
     kind = fields.String()
     kind_label = fields.Function(lambda s: SLOT_KIND_LABELS.get(s.kind))
     round_point = fields.Nested(RoundPointBriefSchema, allow_none=True)
@@ -159,8 +154,8 @@ class SlotBriefSchema(ma.Schema):
     kind_label = fields.Function(lambda s: SLOT_KIND_LABELS.get(s.kind))
     starts_at = LocalDateTime()
     ends_at = LocalDateTime()
-    team = fields.Nested(BriefSchema)
-    staff = fields.Nested(BriefSchema, allow_none=True)
+    team = fields.Nested(PersonBriefSchema)
+    staff = fields.Nested(PersonBriefSchema, allow_none=True)
     round_point = fields.Nested(RoundPointBriefSchema, allow_none=True)
     status = fields.String()
     title = fields.String(allow_none=True)
@@ -255,7 +250,7 @@ class TeamDaySchema(ma.Schema):
         ordered = True
 
     date = Date()
-    team = fields.Nested(BriefSchema)
+    team = fields.Nested(PersonBriefSchema)
     sessions = fields.List(fields.Nested(SessionViewSchema))
 
 

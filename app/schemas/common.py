@@ -6,7 +6,7 @@ import datetime as dt
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from services import clock
+from services.core import clock
 
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
@@ -75,3 +75,10 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
 class TagSchema(ma.Schema):
     code = fields.String()
     label = fields.String()
+
+
+class PersonBriefSchema(ma.Schema):
+    """The one brief form of a person, team or place shown inside another record: id and name."""
+
+    id = Int()
+    name = fields.String()

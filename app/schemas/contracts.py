@@ -4,8 +4,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, page_schema
-from services.catalog_types import FUNDERS
-from services.contracts import fulfilment_rate
+from services.catalog.types import FUNDERS
+from services.contracts.deliveries import fulfilment_rate
 from services.models.contract import CONTRACT_STATUS_LABELS, CONTRACT_STATUSES, DELIVERY_PLACES, PAYMENT_METHODS
 
 FUNDING_DOC = {"description": "出资方 -> 分：" + "、".join(FUNDERS)}

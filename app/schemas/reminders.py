@@ -4,7 +4,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, page_schema
-from services.masking import mask_phone
+from services.core.masking import mask_phone
 from services.models.reminder import MESSAGE_KINDS, MESSAGE_STATUSES
 
 

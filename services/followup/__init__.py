@@ -1,51 +1,15 @@
-"""Clinical judgement of chronic-disease follow-up visits (pure; no Flask, no DB).
-
-Hypertension, type 2 diabetes and severe mental disorders, per the National
-Basic Public Health Service Standards, 3rd ed. (2017), as described in
-docs/domain.md. Typical use by the API layer::
-
-    errors = validate_visit_fields(body, enrolment.enrolled_on, clock.today())
-    visit = Visit.from_dict(body)
-    assessment = assess_visit(visit, previous, age_on(birth_date, visit.visit_date),
-                              rules, current_due)
-    store(assessment.to_dict())   # includes rules_version
+"""Chronic-disease management (慢病管理) for hypertension, type 2 diabetes and
+severe mental disorders: enrolment, follow-up visits judged by the national
+standard, the team's worklist, referrals up and down the medical community,
+and the follow-up indicators. The clinical rules themselves are pure
+functions in `judgement/`, importable without Flask or the database.
 """
-from services.followup.diabetes import assess_diabetes_visit
-from services.followup.engine import ASSESSORS, assess_visit
-from services.followup.hypertension import assess_hypertension_visit
-from services.followup.mental import assess_mental_disorder_visit
-from services.followup.rules import BASE_VERSION, DEFAULT_RULES, RulesConfig, load_rules, rules_to_dict
-from services.followup.types import (
-    CHRONIC_CLASSIFICATIONS,
-    INSIGHT_VALUES,
-    MENTAL_CLASSIFICATIONS,
-    PROGRAMS,
-    REFERRALS,
-    VISIT_MODES,
-    Assessment,
-    Visit,
-)
-from services.followup.validation import FIELD_LABELS, validate_visit_fields
+from services.core.exports import lazy_exports
 
-__all__ = [
-    "ASSESSORS",
-    "BASE_VERSION",
-    "CHRONIC_CLASSIFICATIONS",
-    "DEFAULT_RULES",
-    "FIELD_LABELS",
-    "INSIGHT_VALUES",
-    "MENTAL_CLASSIFICATIONS",
-    "PROGRAMS",
-    "REFERRALS",
-    "VISIT_MODES",
-    "Assessment",
-    "RulesConfig",
-    "Visit",
-    "assess_diabetes_visit",
-    "assess_hypertension_visit",
-    "assess_mental_disorder_visit",
-    "assess_visit",
-    "load_rules",
-    "rules_to_dict",
-    "validate_visit_fields",
-]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "enrolments": ("change_status", "enrol", "enrolments_of"),
+    "visits": ("followups_page", "record_followup"),
+    "worklist": ("WorklistFilters", "worklist_page", "worklist_team"),
+    "referrals": ("create_referral", "referrals_page", "update_referral"),
+    "indicators": ("followup_stats",),
+})

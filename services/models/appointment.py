@@ -11,8 +11,8 @@ import datetime as dt
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 SLOT_KINDS = ("clinic", "home_visit", "round")
 SLOT_KIND_LABELS = {"clinic": "门诊", "home_visit": "上门服务", "round": "巡诊"}

@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 AUDIT_ACTIONS = ("read", "search", "create", "update", "reveal", "login")
 

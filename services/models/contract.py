@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 CONTRACT_STATUSES = ("pending", "awaiting_payment", "scheduled", "active", "expired", "terminated",
                      "rejected")

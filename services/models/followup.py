@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 PROGRAMS = ("hypertension", "diabetes", "mental_disorder")
 PROGRAM_LABELS = {"hypertension": "高血压", "diabetes": "2型糖尿病", "mental_disorder": "严重精神障碍"}

@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy import Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 
 class IdempotencyRecord(db.Model):

@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy import JSON, Date, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 
 class PackageVersion(db.Model):

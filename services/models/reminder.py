@@ -13,8 +13,8 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 MESSAGE_STATUSES = ("planned", "sending", "sent", "delivered", "failed", "cancelled", "suppressed")
 MESSAGE_KINDS = ("followup_due", "followup_overdue", "appointment_reminder", "contract_ending",

@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 # Codes the API speaks; the age tags are derived from the birth date, never stored.
 TAG_LABELS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Float, LargeBinary, Table, Unicode
 
-from services.db import db
+from services.core.db import db
 
 SCHEDULER_JOBS_TABLE = "apscheduler_jobs"
 

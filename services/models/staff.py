@@ -6,8 +6,8 @@ import datetime as dt
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from services.clock import now
-from services.db import UTCDateTime, db
+from services.core.clock import now
+from services.core.db import UTCDateTime, db
 
 STAFF_ROLES = ("doctor", "admin")
 TEAM_ROLES = ("doctor", "nurse", "public_health", "village_doctor")

@@ -20,6 +20,11 @@ reconciled against the provider (messages to that number since the attempt,
 matched on the text) before any retry, so a message is never sent twice.
 Transient errors (HTTP 5xx, 429, timeouts) retry with exponential backoff;
 permanent ones fail at once (21610 also opts the number out).
+
+This is the one service that commits on its own (everywhere else the route,
+command or job commits once): `sending` must be durable before the provider
+is called, and each outcome right after it, or a crash in between could not
+be told apart from a message never sent.
 """
 from __future__ import annotations
 
@@ -33,9 +38,9 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from services import clock
-from services.db import db
-from services.leader import LeaderElection
+from services.core import clock
+from services.core.db import db
+from services.core.leader import LeaderElection
 from services.models import OutboxMessage, Resident, WechatSubscription
 from services.reminders.optouts import is_opted_out, opt_out
 from services.reminders.planner import cancel_stale

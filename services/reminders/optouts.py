@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services import clock
-from services.db import db
+from services.core import clock
+from services.core.db import db
+from services.core.phones import PhoneError, normalize_mobile
 from services.models import SmsOptOut
-from services.phones import PhoneError, normalize_mobile
 
 
 def _national(phone: str) -> str | None:

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, select
 
-from services import clock
-from services.db import db
-from services.errors import Conflict, ValidationFailed
+from services.access.scope import Scope, resident_visible
+from services.core import audit, clock
+from services.core.db import db
+from services.core.errors import Conflict, ValidationFailed
+from services.core.pagination import Page, paginate
 from services.models import OutboxMessage, Resident, WechatSubscription
 from services.reminders.optouts import is_opted_out, opt_in, opt_out
-from services.scope import Scope, resident_visible
 
 # Provider statuses -> ours, and how far along each is. A callback only ever
 # moves a message forward: a late `sent` after `delivered` changes nothing.
@@ -66,7 +67,8 @@ class Preferences:
     wechat_subscriptions: int
 
 
-def preferences(resident: Resident) -> Preferences:
+def preferences(resident_id: int) -> Preferences:
+    resident = db.session.get(Resident, resident_id)
     unused = db.session.scalars(select(WechatSubscription.id).where(
         WechatSubscription.resident_id == resident.id, WechatSubscription.used_at.is_(None))).all()
     return Preferences(sms=not resident.sms_opt_out,
@@ -74,16 +76,18 @@ def preferences(resident: Resident) -> Preferences:
                        wechat_linked=resident.wechat_openid is not None, wechat_subscriptions=len(unused))
 
 
-def set_sms_preference(resident: Resident, enabled: bool) -> Preferences:
+def set_sms_preference(resident_id: int, enabled: bool) -> Preferences:
+    resident = db.session.get(Resident, resident_id)
     """Turning SMS back on in the app also lifts a reply opt-out of the resident's own number."""
     resident.sms_opt_out = not enabled
     if enabled and resident.phone:
         opt_in(resident.phone)
     db.session.flush()
-    return preferences(resident)
+    return preferences(resident.id)
 
 
-def add_wechat_subscription(resident: Resident, template_id: str, known_templates: set[str]) -> WechatSubscription:
+def add_wechat_subscription(resident_id: int, template_id: str, known_templates: set[str]) -> WechatSubscription:
+    resident = db.session.get(Resident, resident_id)
     if resident.wechat_openid is None:
         raise Conflict("尚未绑定微信，无法接收订阅消息", code="WECHAT_NOT_LINKED")
     if known_templates and template_id not in known_templates:
@@ -119,6 +123,15 @@ def messages_query(scope: Scope, f: MessageFilters) -> Select:
         start, end = clock.day_bounds(f.date_from or dt.date(1900, 1, 1), f.date_to or dt.date(2999, 12, 30))
         stmt = stmt.where(OutboxMessage.created_at >= start, OutboxMessage.created_at < end)
     return stmt
+
+
+def messages_page(scope: Scope, f: MessageFilters, page: int, page_size: int,
+                  ctx: audit.RequestContext | None = None) -> Page:
+    """One page of sent messages (recipients masked by the schema); reading it is audited."""
+    result = paginate(messages_query(scope, f), page, page_size)
+    audit.record_read(scope, ctx, "messages", listed=sorted({m.resident_id for m in result.items}),
+                      detail={"count": len(result.items)})
+    return result
 
 
 def delivery_stats(scope: Scope, first: dt.date, last: dt.date) -> list[dict]:

@@ -27,8 +27,9 @@ from sqlalchemy import String, cast, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, lazyload
 
-from services import clock
-from services.db import db
+from services.core import clock
+from services.core.db import db
+from services.core.phones import PhoneError, to_e164
 from services.models import (
     Appointment,
     Contract,
@@ -43,7 +44,6 @@ from services.models import (
     WechatSubscription,
 )
 from services.models.contract import OPEN_CONTRACT_STATUSES
-from services.phones import PhoneError, to_e164
 from services.reminders import templates
 from services.reminders.settings import ReminderSettings
 

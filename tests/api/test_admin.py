@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from services.db import db
+from services.core.db import db
 from services.models import Institution, Staff, Team
 from tests.factories import PASSWORD, login
 

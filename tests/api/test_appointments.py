@@ -8,8 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
-from services import appointments, clock
-from services.db import db
+from app.config import reconfigure
+from services.appointments import bookings as appointments
+from services.core import clock
+from services.core.db import db
 from services.models import Appointment, AppointmentEvent, RoundPoint, Slot
 from tests.factories import login, make_contract, make_resident, resident_headers
 
@@ -322,7 +324,7 @@ def test_resident_cancels_before_the_cutoff_but_not_after(client, clinic):
 
 
 def test_cancel_cutoff_is_configurable(app, client, clinic):
-    app.config["APPOINTMENT_CANCEL_CUTOFF_HOURS"] = 24
+    reconfigure(app, APPOINTMENT_CANCEL_CUTOFF_HOURS=24)
     slot = publish(client, login(client, "doctor_a")).get_json()
     me = resident_headers(make_resident(clinic.thc_a).id)
     appt = book(client, me, slot["id"]).get_json()

@@ -7,8 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from services import clock
-from services.db import db
+from app.config import reconfigure
+from services.core import clock
+from services.core.db import db
 from services.models import LoginFailure, OtpCode, Resident, RevokedToken, Staff
 from tests.factories import PASSWORD, login, make_resident
 from tests.fakes.wechat import FakeWechat
@@ -67,7 +68,7 @@ def test_failures_spread_over_more_than_15_minutes_do_not_lock(client, world, fr
 
 
 def test_staff_login_rate_limited_per_ip(app, world):
-    app.config["STAFF_LOGIN_RATE_LIMIT_PER_IP"] = "3 per minute"
+    reconfigure(app, STAFF_LOGIN_RATE_LIMIT_PER_IP="3 per minute")
     client = app.test_client()
     codes = [client.post(STAFF_LOGIN, json={"username": f"user{i}", "password": "x"}).status_code for i in range(4)]
     assert codes == [401, 401, 401, 429]
@@ -217,7 +218,7 @@ def test_otp_rate_limited_per_phone(client, world, capsys):
 
 
 def test_otp_rate_limited_per_ip(app, world):
-    app.config["OTP_RATE_LIMIT_PER_IP"] = "3 per hour"
+    reconfigure(app, OTP_RATE_LIMIT_PER_IP="3 per hour")
     client = app.test_client()
     codes = [client.post("/api/v1/auth/otp", json={"phone": f"1370000{i:04d}"}).status_code for i in range(4)]
     assert codes == [202, 202, 202, 429]
@@ -244,7 +245,7 @@ def test_shared_phone_asks_which_resident(client, world, capsys):
 def test_wechat_login_links_after_phone_login(app, world, capsys):
     resident = make_resident(world.thc_a, phone="13700001234", birth=dt.date(1970, 1, 1))
     with FakeWechat() as fake:
-        app.config.update(WECHAT_API_BASE=fake.base_url, WECHAT_APP_ID="wx123", WECHAT_APP_SECRET="s3cret")
+        reconfigure(app, WECHAT_API_BASE=fake.base_url, WECHAT_APP_ID="wx123", WECHAT_APP_SECRET="s3cret")
         client = app.test_client()
         # Not linked yet and not signed in: refused, nothing linked.
         fake.issue_code("code-1", "openid-abc")
@@ -276,7 +277,7 @@ def test_wechat_login_links_after_phone_login(app, world, capsys):
 def test_wechat_code_with_resident_login_links_in_one_step(app, world, capsys):
     resident = make_resident(world.thc_a, phone="13700001234", birth=dt.date(1970, 1, 1))
     with FakeWechat() as fake:
-        app.config["WECHAT_API_BASE"] = fake.base_url
+        reconfigure(app, WECHAT_API_BASE=fake.base_url)
         client = app.test_client()
         client.post("/api/v1/auth/otp", json={"phone": "13700001234"})
         code = _otp_from_console(capsys, "+8613700001234")

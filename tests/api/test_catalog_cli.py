@@ -6,8 +6,9 @@ import shutil
 
 from sqlalchemy import select
 
-from services.catalog import CATALOG_DIR
-from services.db import db
+from app.config import reconfigure
+from services.catalog.files import CATALOG_DIR
+from services.core.db import db
 from services.models import PackageVersion
 
 
@@ -28,7 +29,7 @@ def test_check_names_file_field_and_reason(app, tmp_path):
     path = os.path.join(folder, "basic.yaml")
     text = open(path, encoding="utf-8").read().replace("self_pay_fen: 800", "self_pay_fen: 900")
     open(path, "w", encoding="utf-8").write(text)
-    app.config["PACKAGES_CATALOG_DIR"] = folder
+    reconfigure(app, PACKAGES_CATALOG_DIR=folder)
     result = app.test_cli_runner().invoke(args=["catalog", "check"])
     assert result.exit_code == 1
     assert "basic.yaml" in result.output and "self_pay_fen" in result.output and "4000" in result.output
@@ -39,7 +40,7 @@ def test_check_names_file_field_and_reason(app, tmp_path):
 
 def test_load_is_idempotent_and_a_changed_file_becomes_a_new_version(app, tmp_path):
     folder = _copy_catalog(tmp_path)
-    app.config["PACKAGES_CATALOG_DIR"] = folder
+    reconfigure(app, PACKAGES_CATALOG_DIR=folder)
     runner = app.test_cli_runner()
     first = runner.invoke(args=["catalog", "load"])
     assert first.exit_code == 0 and "9 new versions, 0 unchanged" in first.output

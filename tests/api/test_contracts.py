@@ -8,9 +8,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from services import clock, packages
-from services.catalog import CATALOG_DIR, load_directory
-from services.db import db
+from services.catalog import versions as packages
+from services.catalog.files import CATALOG_DIR, load_directory
+from services.core import clock
+from services.core.db import db
 from services.models import Contract, ContractEvent, PackageVersion, ServiceDelivery
 from tests.factories import load_catalog, login, make_resident, resident_headers
 
@@ -356,7 +357,7 @@ def test_terminate_needs_reason(client, signing):
 
 
 def test_renew_starts_after_old_end_and_daily_job_switches(client, signing, app):
-    from services.contracts import expire_and_start_contracts
+    from services.contracts.lifecycle import expire_and_start_contracts
 
     r = make_resident(signing.thc_a, birth=dt.date(1970, 1, 1))
     headers = login(client, "doctor_a")

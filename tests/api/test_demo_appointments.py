@@ -6,9 +6,10 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from services import clock, demo
-from services.db import db
-from services.demo_appointments import seed_demo_sessions
+from services.core import clock
+from services.core.db import db
+from services.demo import seed as demo
+from services.demo.appointments import seed_demo_sessions
 from services.models import Resident, RoundPoint, Slot, Team
 from tests.factories import resident_headers
 

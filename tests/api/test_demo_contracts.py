@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services import demo
-from services.contracts import ContractSettings
-from services.db import db
-from services.demo_contracts import seed_demo_contracts
+from services.contracts.lifecycle import ContractSettings
+from services.core.db import db
+from services.demo import seed as demo
+from services.demo.contracts import seed_demo_contracts
 from services.models import Contract, Team
 from tests.factories import load_catalog
 
@@ -28,7 +28,7 @@ def test_demo_contracts_are_signed_once_and_spread_over_teams(app):
 
 
 def test_demo_patients_are_enrolled_once_with_a_judged_visit(app):
-    from services.demo_followups import seed_demo_followups
+    from services.demo.followups import seed_demo_followups
     from services.models import FollowUp, ProgramEnrolment
 
     demo.seed_demo(app.extensions["pii_cipher"])

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from services.db import db
+from services.core.db import db
 from services.models import AuditLog, FollowUp, ProgramEnrolment, ResidentTag
 from tests.factories import login, make_resident
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from services.db import db
+from services.core.db import db
 from services.models import AuditLog, IdempotencyRecord, Resident
 from tests.factories import login
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.db import db
+from app.config import reconfigure
+from services.core.db import db
 from tests.factories import make_contract, make_resident, make_staff
 
 
@@ -45,7 +46,7 @@ def test_team_card_shows_members_and_remaining_capacity(client, world, app):
     # The deployment-wide default is a setting.
     world.team_a.capacity_per_doctor = None
     db.session.commit()
-    app.config["TEAM_CAPACITY_PER_DOCTOR"] = 1500
+    reconfigure(app, TEAM_CAPACITY_PER_DOCTOR=1500)
     assert client.get(f"/api/v1/teams/{world.team_a.id}").get_json()["capacity"] == 3000
 
 

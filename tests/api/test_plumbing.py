@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from app import create_app
-from app.config import DEV_SECRET_KEY
+from app.config import DEV_SECRET_KEY, reconfigure
 from tests.factories import login
 
 
@@ -25,7 +25,7 @@ def test_malformed_json_is_400(client, world):
 
 
 def test_oversized_body_is_413(app, client, world):
-    app.config["MAX_CONTENT_LENGTH"] = 1000
+    reconfigure(app, MAX_CONTENT_LENGTH=1000)
     headers = {**login(client, "doctor_a"), "Content-Type": "application/json"}
     r = client.post("/api/v1/residents", data='{"name": "' + "x" * 2000 + '"}', headers=headers)
     assert r.status_code == 413 and r.get_json()["code"] == "PAYLOAD_TOO_LARGE"

@@ -10,9 +10,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from app.config import reconfigure
 from app.reminders import dispatch, plan
-from services import clock
-from services.db import db
+from services.core import clock
+from services.core.db import db
 from services.models import OutboxMessage, SmsOptOut, WechatSubscription
 from services.reminders.dispatcher import Dispatcher
 from tests.factories import login, make_contract, make_resident, make_staff, resident_headers
@@ -28,7 +29,7 @@ DIAGNOSES = ("高血压", "糖尿病", "精神", "hypertension")
 @pytest.fixture
 def fake(app, world, frozen_clock):
     with FakeTwilio() as twilio:
-        app.config.update(SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=twilio.account_sid,
+        reconfigure(app, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=twilio.account_sid,
                           TWILIO_AUTH_TOKEN=twilio.auth_token, TWILIO_FROM="+15005550006",
                           TWILIO_API_BASE=twilio.base_url, PUBLIC_BASE_URL=PUBLIC, SMS_SIGNATURE="青禾县卫生院",
                           SMS_RATE_PER_SECOND=0, SMS_RETRY_BASE_SECONDS=60)
@@ -243,11 +244,11 @@ def test_quiet_hours_hold_messages_until_the_morning(app, client, world, fake):
     assert run(app).quiet and fake.sent == []
     clock.advance(dt.timedelta(minutes=1))  # 08:00
     assert run(app).sent == 1 and len(fake.sent) == 1
-    app.config["QUIET_HOURS"] = ""  # empty disables
+    reconfigure(app, QUIET_HOURS="")  # empty disables
 
 
 def test_daily_cap_and_one_reminder_of_a_kind_per_day(app, client, world, fake):
-    app.config["SMS_DAILY_CAP_PER_RESIDENT"] = 1
+    reconfigure(app, SMS_DAILY_CAP_PER_RESIDENT=1)
     r = patient(client, world, "13912345678")
     contract = make_contract(r.id, world.team_a)
     contract.ends_on = dt.date(2026, 3, 30)
@@ -304,7 +305,7 @@ def test_appointment_reminders_timing_staleness_and_session_cancellation(app, cl
 
 def test_wechat_subscription_is_used_first_and_refusal_falls_back_to_sms(app, client, world, fake):
     with FakeWechat() as wx:
-        app.config.update(WECHAT_API_BASE=wx.base_url, WECHAT_TEMPLATE_IDS={"followup_due": "tmpl-followup"})
+        reconfigure(app, WECHAT_API_BASE=wx.base_url, WECHAT_TEMPLATE_IDS={"followup_due": "tmpl-followup"})
         app.extensions.pop("wechat_channel", None)
         linked = patient(client, world, "13912345601", birth=dt.date(1950, 1, 1))
         refused = patient(client, world, "13912345602", birth=dt.date(1951, 1, 1))
@@ -397,7 +398,7 @@ def test_contract_reminders_at_30_and_7_days_stop_once_renewed(app, client, worl
 
 
 def test_a_batch_of_only_deferred_rows_does_not_stop_the_run(app, client, world, fake):
-    app.config.update(SMS_DAILY_CAP_PER_RESIDENT=1, SMS_BATCH_SIZE=1)
+    reconfigure(app, SMS_DAILY_CAP_PER_RESIDENT=1, SMS_BATCH_SIZE=1)
     a = patient(client, world, "13912345601", birth=dt.date(1950, 1, 1))
     b = make_resident(world.thc_a, phone="13912345602")
     for r in (a, b):

@@ -5,7 +5,7 @@ import datetime as dt
 
 from sqlalchemy import select, update
 
-from services.db import db
+from services.core.db import db
 from services.models import AuditLog, Contract, Resident, ResidentTag
 from tests.factories import login, make_contract, make_resident
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from services import clock
-from services.db import db
+from services.core import clock
+from services.core.db import db
 from services.models import Resident, RoundPoint
 from tests.factories import login, make_resident
 

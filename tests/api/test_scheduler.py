@@ -15,9 +15,9 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from sqlalchemy import func, select, text, update
 
 from app import scheduler as sched
-from services import clock
-from services.db import db
-from services.leader import LeaderElection, advisory_key
+from services.core import clock
+from services.core.db import db
+from services.core.leader import LeaderElection, advisory_key
 from services.models import IdempotencyRecord, OtpCode, RevokedToken
 from services.models.reminder import LeaderLock
 from services.models.scheduler import SCHEDULER_JOBS_TABLE

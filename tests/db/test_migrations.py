@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from services.db import db
+from services.core.db import db
 
 
 def test_models_and_migrations_agree(app):

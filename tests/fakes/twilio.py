@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from twilio.request_validator import RequestValidator
 
-from services import clock as app_clock
+from services.core import clock as app_clock
 
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0" * 30 + "01"
@@ -92,7 +92,7 @@ class FakeTwilio:
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.default_from = default_from  # also the number a Messaging Service "picks" in callbacks
-        self.clock = clock or app_clock.now  # follows services.clock.freeze by default
+        self.clock = clock or app_clock.now  # follows services.core.clock.freeze by default
         self.lock = threading.Lock()
         self.sent: list[dict] = []  # accepted messages: sid, to, from, body, status_callback, created_at, ...
         self.requests: list[dict] = []  # every request: method, path, params

@@ -8,7 +8,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from services.db import db
+from services.core.db import db
 from services.models import Appointment, AppointmentEvent, Slot
 from tests.concurrency import race
 from tests.factories import login, make_resident, resident_headers

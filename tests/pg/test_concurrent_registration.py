@@ -6,7 +6,7 @@ import threading
 
 from sqlalchemy import func, select
 
-from services.db import db
+from services.core.db import db
 from services.models import Resident
 from tests.factories import login
 

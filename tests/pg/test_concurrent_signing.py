@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from services.db import db
+from services.core.db import db
 from services.models import Contract, ContractEntitlement, ContractEvent, ContractPackage, ServiceDelivery
 from tests.concurrency import race
 from tests.factories import load_catalog, login, make_resident

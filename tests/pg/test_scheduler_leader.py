@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from app import scheduler as sched
-from services.db import db
-from services.leader import LeaderElection, advisory_key
+from services.core.db import db
+from services.core.leader import LeaderElection, advisory_key
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from collections import Counter
 
 from sqlalchemy import select
 
+from app.config import reconfigure
 from app.reminders import dispatch, plan
-from services.db import db
+from services.core.db import db
 from services.models import OutboxMessage
 from tests.factories import login, make_resident
 from tests.fakes.twilio import FakeTwilio
@@ -17,7 +18,7 @@ from tests.fakes.twilio import FakeTwilio
 
 def test_two_dispatchers_never_send_the_same_message(app, client, world, frozen_clock):
     with FakeTwilio() as fake:
-        app.config.update(SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=fake.account_sid,
+        reconfigure(app, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=fake.account_sid,
                           TWILIO_AUTH_TOKEN=fake.auth_token, TWILIO_FROM="+15005550006",
                           TWILIO_API_BASE=fake.base_url, SMS_RATE_PER_SECOND=0, SMS_BATCH_SIZE=5)
         app.extensions.pop("sms_channel", None)

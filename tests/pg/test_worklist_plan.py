@@ -7,8 +7,8 @@ import datetime as dt
 
 from sqlalchemy import text
 
-from services.db import db
-from services.followups import WorklistFilters, worklist_query
+from services.core.db import db
+from services.followup.worklist import WorklistFilters, worklist_query
 
 
 def _explain(stmt) -> str:

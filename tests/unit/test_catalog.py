@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 import yaml
 
-from services.catalog import (
+from services.catalog.files import (
     CATALOG_DIR,
     DIRECTORY,
     DOCUMENT,
@@ -21,7 +21,7 @@ from services.catalog import (
     parse_package,
     scan_directory,
 )
-from services.catalog_types import FUNDERS, PackageDefinition
+from services.catalog.types import FUNDERS, PackageDefinition
 
 SHIPPED_CODES = {"basic", "elderly", "hypertension", "diabetes", "mental_health", "maternal", "child",
                  "disabled", "tcm"}

@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from services.crypto import PiiCipher
+from services.core.crypto import PiiCipher
 
 SECRET = "unit-test-pii-secret-0123456789"
 OTHER_SECRET = "another-unit-test-secret-987654"

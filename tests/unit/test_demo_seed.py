@@ -1,4 +1,4 @@
-"""`services.demo.seed_demo`: the demo community, idempotent and with no plaintext ID numbers.
+"""`services.demo.seed.seed_demo`: the demo community, idempotent and with no plaintext ID numbers.
 
 Self-contained: builds its own app on a temporary SQLite file and creates the
 schema with the Alembic migrations (as production does), not db.create_all.
@@ -20,8 +20,8 @@ def seeded(tmp_path_factory):
     import flask_migrate
 
     from app import create_app
-    from services import demo
-    from services.db import db
+    from services.core.db import db
+    from services.demo import seed as demo
 
     tmp = tmp_path_factory.mktemp("demo")
     db_file = tmp / "demo.db"
@@ -38,7 +38,7 @@ def seeded(tmp_path_factory):
 
 def _counts():
     from services import models
-    from services.db import db
+    from services.core.db import db
 
     return {name: db.session.scalar(select(func.count()).select_from(getattr(models, name)))
             for name in COUNTED}
@@ -58,7 +58,7 @@ def test_counts(seeded):
 
 
 def test_institution_tree(seeded):
-    from services.db import db
+    from services.core.db import db
     from services.models import Institution, MedicalCommunity
 
     community = db.session.scalar(select(MedicalCommunity))
@@ -77,7 +77,7 @@ def test_institution_tree(seeded):
 
 
 def test_teams_staff_and_round_points(seeded):
-    from services.db import db
+    from services.core.db import db
     from services.models import Institution, RoundPoint, Staff, Team
 
     insts = {i.code: i for i in db.session.scalars(select(Institution))}
@@ -122,11 +122,11 @@ def test_teams_staff_and_round_points(seeded):
 
 
 def test_residents_are_valid_and_encrypted(seeded):
-    from services import clock
-    from services.db import db
-    from services.idcard import age_on, validate_id_number
+    from services.core import clock
+    from services.core.db import db
+    from services.core.idcard import age_on, validate_id_number
+    from services.core.phones import normalize_mobile
     from services.models import Institution, Resident, ResidentTag, RoundPoint, Staff
-    from services.phones import normalize_mobile
 
     cipher = seeded["cipher"]
     residents = list(db.session.scalars(select(Resident)))
@@ -182,9 +182,9 @@ def test_residents_are_valid_and_encrypted(seeded):
 
 
 def test_sample_residents_have_their_own_phone(seeded):
-    from services import clock
-    from services.db import db
-    from services.idcard import age_on
+    from services.core import clock
+    from services.core.db import db
+    from services.core.idcard import age_on
     from services.models import Resident
 
     samples = seeded["first"].sample_residents
@@ -201,8 +201,8 @@ def test_sample_residents_have_their_own_phone(seeded):
 
 
 def test_second_run_creates_nothing(seeded):
-    from services import demo
-    from services.db import db
+    from services.core.db import db
+    from services.demo import seed as demo
 
     before = _counts()
     second = demo.seed_demo(seeded["cipher"])

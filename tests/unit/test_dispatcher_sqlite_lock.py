@@ -3,9 +3,10 @@ and sends nothing. PostgreSQL runs them side by side with SKIP LOCKED
 (tests/pg/test_two_dispatchers.py). This file runs on SQLite only."""
 from __future__ import annotations
 
+from app.config import reconfigure
 from app.reminders import dispatch, plan
-from services.db import db
-from services.leader import LeaderElection
+from services.core.db import db
+from services.core.leader import LeaderElection
 from services.reminders import dispatcher
 from tests.factories import login, make_resident
 from tests.fakes.twilio import FakeTwilio
@@ -13,7 +14,7 @@ from tests.fakes.twilio import FakeTwilio
 
 def test_a_second_dispatcher_waits_for_the_first(app, client, world, frozen_clock):
     with FakeTwilio() as fake:
-        app.config.update(SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=fake.account_sid, TWILIO_AUTH_TOKEN=fake.auth_token,
+        reconfigure(app, SMS_BACKEND="twilio", TWILIO_ACCOUNT_SID=fake.account_sid, TWILIO_AUTH_TOKEN=fake.auth_token,
                           TWILIO_FROM="+15005550006", TWILIO_API_BASE=fake.base_url, SMS_RATE_PER_SECOND=0)
         app.extensions.pop("sms_channel", None)
         r = make_resident(world.thc_a, phone="13912345678")

@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from services.catalog_types import FUNDERS, Eligibility, PackageDefinition, PackageItem
-from services.eligibility import EligibilityResult, ResidentFacts, check_eligibility
+from services.catalog.eligibility import EligibilityResult, ResidentFacts, check_eligibility
+from services.catalog.types import FUNDERS, Eligibility, PackageDefinition, PackageItem
 
 START = date(2025, 7, 1)
 OK = EligibilityResult(eligible=True, rule=None, reason=None)
@@ -183,8 +183,8 @@ def test_facts_accept_any_iterable_and_stay_frozen():
 
 def test_modules_import_without_flask_or_database():
     code = (
-        "import sys, services.eligibility, services.pricing; "
-        "bad = [m for m in ('flask', 'flask_sqlalchemy', 'app', 'services.db', 'services.models') if m in sys.modules]; "
+        "import sys, services.catalog.eligibility, services.catalog.pricing; "
+        "bad = [m for m in ('flask', 'flask_sqlalchemy', 'app', 'services.core.db', 'services.models') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -3,7 +3,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.followup import DEFAULT_RULES, Assessment, Visit, assess_diabetes_visit, assess_visit
+from services.followup.judgement import DEFAULT_RULES, Assessment, Visit, assess_diabetes_visit, assess_visit
 
 D = date(2025, 3, 5)
 R = DEFAULT_RULES.version

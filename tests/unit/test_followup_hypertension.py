@@ -3,8 +3,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.followup import DEFAULT_RULES, Assessment, Visit, assess_hypertension_visit, assess_visit
-from services.idcard import age_on
+from services.core.idcard import age_on
+from services.followup.judgement import DEFAULT_RULES, Assessment, Visit, assess_hypertension_visit, assess_visit
 
 D = date(2025, 6, 10)
 R = DEFAULT_RULES.version

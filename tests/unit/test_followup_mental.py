@@ -3,7 +3,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.followup import DEFAULT_RULES, Assessment, Visit, assess_mental_disorder_visit, assess_visit
+from services.followup.judgement import DEFAULT_RULES, Assessment, Visit, assess_mental_disorder_visit, assess_visit
 
 D = date(2025, 9, 15)
 R = DEFAULT_RULES.version

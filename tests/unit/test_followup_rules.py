@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.followup import (
+from services.followup.judgement import (
     BASE_VERSION,
     DEFAULT_RULES,
     Assessment,
@@ -200,7 +200,7 @@ def test_module_is_pure():
     import sys
 
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = ("import sys, services.followup; "
+    code = ("import sys, services.followup.judgement; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('flask', 'sqlalchemy', 'app') "
-            "or m.startswith(('services.db', 'services.models'))]; print(bad); assert not bad")
+            "or m.startswith(('services.core.db', 'services.models'))]; print(bad); assert not bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo)

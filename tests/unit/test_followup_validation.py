@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from services.followup import load_rules, validate_visit_fields
+from services.followup.judgement import load_rules, validate_visit_fields
 
 TODAY = date(2025, 6, 10)
 ENROLLED = date(2025, 1, 1)

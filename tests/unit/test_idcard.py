@@ -3,8 +3,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from services import clock
-from services.idcard import (
+from services.core import clock
+from services.core.idcard import (
     IdNumberError,
     ParsedId,
     age_on,

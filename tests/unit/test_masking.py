@@ -1,6 +1,6 @@
 import pytest
 
-from services.masking import mask_id_number, mask_name, mask_phone
+from services.core.masking import mask_id_number, mask_name, mask_phone
 
 
 @pytest.mark.parametrize(

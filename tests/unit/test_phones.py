@@ -1,6 +1,6 @@
 import pytest
 
-from services.phones import PhoneError, normalize_mobile, to_e164
+from services.core.phones import PhoneError, normalize_mobile, to_e164
 
 MSG = "请输入有效的中国大陆手机号码"
 

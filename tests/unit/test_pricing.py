@@ -3,15 +3,15 @@ from datetime import date
 
 import pytest
 
-from services.catalog_types import FUNDERS, Eligibility, PackageDefinition, PackageItem, WaiverRule
-from services.errors import ValidationFailed
-from services.pricing import (
+from services.catalog.pricing import (
     PackageQuote,
     Quote,
     build_quote,
     check_package_selection,
     quote_package,
 )
+from services.catalog.types import FUNDERS, Eligibility, PackageDefinition, PackageItem, WaiverRule
+from services.core.errors import ValidationFailed
 
 WAIVER_LABEL = "低保、特困、脱贫人口免缴个人费用"
 POOR_WAIVER = WaiverRule(

@@ -33,7 +33,7 @@ from typing import Any
 
 import requests
 
-from services import clock as service_clock
+from services.core import clock as service_clock
 
 REFRESH_EARLY = dt.timedelta(minutes=5)
 DEFAULT_TOKEN_TTL = 7200
@@ -84,7 +84,7 @@ class WechatSubscribeChannel:
         self._app_id = app_id
         self._app_secret = app_secret
         self._timeout = timeout_seconds
-        # services.clock.now is datetime.now(timezone.utc) unless a test froze it.
+        # services.core.clock.now is datetime.now(timezone.utc) unless a test froze it.
         self._clock = clock or service_clock.now
         self._session = session or requests.Session()
         self._miniprogram_state = miniprogram_state

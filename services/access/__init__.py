@@ -1,0 +1,13 @@
+"""Sign-in and scope (登录与权限): staff passwords with lockout, residents' SMS
+codes, WeChat mini-program sign-in, revoked tokens, and the `Scope` that says
+which residents, teams and institutions a caller may see.
+"""
+from services.core.exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "staff_login": ("LockoutPolicy", "authenticate_staff", "get_active_staff", "hash_password"),
+    "sms_codes": ("OtpPolicy", "request_login_code", "verify_login_code"),
+    "wechat_login": ("WechatSettings", "code_to_session", "sign_in", "try_link"),
+    "tokens": ("is_revoked", "revoke_claims"),
+    "scope": ("Scope", "scope_for_resident", "scope_for_staff"),
+})

@@ -1,0 +1,11 @@
+"""The register of residents (居民档案): registration with the ID number
+encrypted and masked, search, changes, the audited reveal, and what a signed-in
+resident sees about themself (`me`).
+"""
+from services.core.exports import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "register": ("ResidentView", "create_resident", "get_visible_resident", "read_resident", "residents_page",
+                 "reveal_resident", "update_resident", "view"),
+    "me": ("MeView", "me_view"),
+})
