@@ -20,6 +20,12 @@ accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 
 timeout = 60
+# The request line may be long (filters in the query string): gunicorn passes up
+# to 1 MB (0 = its own 1 MB cap) so the app answers an over-long one (over
+# MAX_URL_LENGTH, 8 KB) with its JSON 414 in Chinese, not gunicorn's HTML page.
+limit_request_line = 0
+# Control characters in a path (%0A ...) are escaped, so no request can forge a log line.
+logger_class = "app.accesslog.EscapingLogger"
 
 
 def _scheduler_wanted() -> bool:

@@ -38,13 +38,17 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     from app import schemas  # noqa: F401  (Chinese marshmallow messages)
     from app.schemas.common import INT_MAX
+    NO_SUCH_ID = -1  # ids start at 1
 
     class IdConverter(IntegerConverter):
-        """<int:...> path ids beyond the 32-bit key range simply do not match (404)."""
+        """<int:...> path ids: ASCII digits only ("１" is no id), and one beyond the
+        32-bit key range becomes an id no row has, so the route answers its 404."""
 
-        def __init__(self, url_map, *args, **kwargs):
-            kwargs.setdefault("max", INT_MAX)
-            super().__init__(url_map, *args, **kwargs)
+        regex = r"[0-9]+"
+
+        def to_python(self, value: str) -> int:
+            number = int(value)
+            return number if number <= INT_MAX else NO_SUCH_ID
 
     app.url_map.converters["int"] = IdConverter
     from app.errors import register_error_handlers
@@ -73,6 +77,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     register_blueprints(app, api)
     register_error_handlers(app)
     _register_request_id(app)
+    _register_request_guards(app)
     _register_swagger_assets(app)
 
     from app.cli import register_cli
@@ -122,6 +127,48 @@ def _register_request_id(app: Flask) -> None:
         if getattr(g, "request_id", None):
             response.headers["X-Request-ID"] = g.request_id
         return response
+
+
+MAX_JSON_DEPTH = 32
+
+
+def json_too_deep(raw: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests arrays/objects deeper than `limit`, found by one
+    scan of the bytes (outside strings) before any parser recurses into it."""
+    depth, in_string, escaped = 0, False, False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def _register_request_guards(app: Flask) -> None:
+    """Refuse, with the one error body, what must never reach a view: an over-long
+    URL (414) and JSON nested deeper than any document of this API (400)."""
+    from app.errors import error_response
+
+    @app.before_request
+    def _guard_request():
+        if len(request.full_path) > app.config["MAX_URL_LENGTH"]:
+            return error_response(414, "URI_TOO_LONG", f"请求地址过长（最长 {app.config['MAX_URL_LENGTH']} 个字符）")
+        if request.is_json and request.content_length != 0:
+            raw = request.get_data(cache=True)
+            if raw and json_too_deep(raw):
+                return error_response(400, "MALFORMED_REQUEST", f"请求体 JSON 嵌套过深（最多 {MAX_JSON_DEPTH} 层）")
+        return None
 
 
 def _register_swagger_assets(app: Flask) -> None:

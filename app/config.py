@@ -113,6 +113,7 @@ def load_config(instance_path: str) -> dict:
         # Contract term in months (2025 policy allows flexible terms) and the
         # residence floating residents need before they can sign.
         "CONTRACT_TERM_MONTHS": _int("CONTRACT_TERM_MONTHS", 12),
+        "CONTRACT_START_HORIZON_DAYS": _int("CONTRACT_START_HORIZON_DAYS", 366),
         "MIN_RESIDENCE_MONTHS": _int("MIN_RESIDENCE_MONTHS", 6),
         "PACKAGES_CATALOG_DIR": _env("PACKAGES_CATALOG_DIR", None),
         # Appointments: residents cancel online until this many hours before the
@@ -141,6 +142,8 @@ def load_config(instance_path: str) -> dict:
         "JSON_SORT_KEYS": False,
         # Requests larger than this are refused with 413 (sync pushes come later; 2 MB is ample).
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        # Path plus query string; longer is a JSON 414 (gunicorn lets up to 1 MB through).
+        "MAX_URL_LENGTH": _int("MAX_URL_LENGTH", 8192),
     }
     return cfg
 
@@ -202,7 +205,8 @@ def build_settings(c: Mapping) -> Settings:
     return Settings(
         contracts=ContractSettings(term_months=c["CONTRACT_TERM_MONTHS"],
                                    min_residence_months=c["MIN_RESIDENCE_MONTHS"],
-                                   capacity_per_doctor=c["TEAM_CAPACITY_PER_DOCTOR"]),
+                                   capacity_per_doctor=c["TEAM_CAPACITY_PER_DOCTOR"],
+                                   start_horizon_days=c["CONTRACT_START_HORIZON_DAYS"]),
         appointments=AppointmentSettings(cancel_cutoff_hours=c["APPOINTMENT_CANCEL_CUTOFF_HOURS"],
                                          signed_first_default_hours=c["SIGNED_FIRST_DEFAULT_HOURS"],
                                          max_repeat_weeks=c["SLOT_MAX_REPEAT_WEEKS"]),

@@ -1,4 +1,4 @@
-"""One error body for every error: {"code", "message", "errors"?}.
+"""One error body for every error: {"code", "message", "errors"?, "details"?}.
 
 DomainError -> its status and code; webargs/marshmallow validation -> 422
 with field messages; 404/405 and every other HTTP error -> the same body;
@@ -26,6 +26,7 @@ HTTP_CODES = {
     405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
     409: ("CONFLICT", "与当前状态冲突"),
     413: ("PAYLOAD_TOO_LARGE", "请求体过大"),
+    414: ("URI_TOO_LONG", "请求地址过长"),
     415: ("UNSUPPORTED_MEDIA_TYPE", "请求体须为 JSON（Content-Type: application/json）"),
     422: ("VALIDATION_ERROR", "提交的数据未通过校验"),
     429: ("RATE_LIMITED", "请求过于频繁，请稍后再试"),
@@ -43,7 +44,11 @@ class ErrorBodySchema(ma.Schema):
         values=ma.fields.List(ma.fields.String()),
         metadata={"description": "字段 -> 错误信息列表（仅校验错误）"},
     )
-    request_id = ma.fields.String(metadata={"description": "请求编号（500 时用于排查）"})
+    details = ma.fields.Dict(
+        keys=ma.fields.String(),
+        metadata={"description": "客户端据以处理的附加信息，如签约的当前 status、locked_until、open_to_all_at、"
+                                 "脱敏的 candidates；500 时为 request_id（用于排查）"},
+    )
 
 
 def error_response(status: int, code: str, message: str, errors: dict | None = None,
@@ -52,7 +57,7 @@ def error_response(status: int, code: str, message: str, errors: dict | None = N
     if errors:
         body["errors"] = errors
     if extra:
-        body.update(extra)
+        body["details"] = extra
     resp = jsonify(body)
     resp.status_code = status
     for key, value in (headers or {}).items():

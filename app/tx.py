@@ -10,7 +10,6 @@ import hashlib
 
 from flask import Response, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
-from sqlalchemy.exc import IntegrityError
 
 from services.core import idempotency
 from services.core.db import db
@@ -35,10 +34,25 @@ def _actor() -> str:
     return identity or f"anonymous:{request.remote_addr}"
 
 
+def _answer_for(existing, fingerprint: str) -> Response:
+    """What a request whose key another request holds gets: the first answer again,
+    or 409 while that one is still running, or 422 for another body under the key."""
+    if existing.fingerprint != fingerprint:
+        raise ValidationFailed.field(IDEMPOTENCY_HEADER, "该 Idempotency-Key 已用于另一个不同的请求",
+                                     code="IDEMPOTENCY_KEY_REUSED")
+    if existing.status_code == idempotency.IN_PROGRESS:
+        raise Conflict("相同 Idempotency-Key 的请求正在处理，请稍后重试", code="IDEMPOTENCY_IN_PROGRESS",
+                       headers={"Retry-After": "1"})
+    resp = Response(existing.response_body, status=existing.status_code, mimetype="application/json")
+    resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
 def idempotent(view):
-    """Honour `Idempotency-Key` on a POST: a retry with the same key and body
-    returns the first 2xx response and changes nothing; the same key with a
-    different body is refused (422 IDEMPOTENCY_KEY_REUSED)."""
+    """Honour `Idempotency-Key` on a POST: of N requests with one key and one body,
+    exactly one does the work; a retry replays its first 2xx response, a request
+    that arrives while it runs gets 409 IDEMPOTENCY_IN_PROGRESS with Retry-After,
+    and the same key with another body is 422 IDEMPOTENCY_KEY_REUSED."""
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
@@ -53,28 +67,22 @@ def idempotent(view):
         fingerprint = hashlib.sha256(
             request.method.encode() + b" " + request.path.encode() + b"\n" + request.get_data()
         ).hexdigest()
-        existing = idempotency.find(actor, key)
-        if existing is not None:
-            if existing.fingerprint != fingerprint:
-                raise ValidationFailed.field(IDEMPOTENCY_HEADER, "该 Idempotency-Key 已用于另一个不同的请求",
-                                             code="IDEMPOTENCY_KEY_REUSED")
-            resp = Response(existing.response_body, status=existing.status_code, mimetype="application/json")
-            resp.headers["Idempotent-Replayed"] = "true"
-            return resp
+        claimed = idempotency.claim(actor, key, request.method, request.path, fingerprint)
+        if claimed.existing is not None:
+            return _answer_for(claimed.existing, fingerprint)
         g.defer_commit = True
         try:
             resp = view(*args, **kwargs)
-        finally:
+        except BaseException:
             g.defer_commit = False
-        if 200 <= resp.status_code < 300:
-            idempotency.remember(actor, key, request.method, request.path, fingerprint,
-                                 resp.status_code, resp.get_data(as_text=True))
-        try:
-            db.session.commit()
-        except IntegrityError as exc:
-            db.session.rollback()
-            raise Conflict("相同 Idempotency-Key 的请求正在处理，请稍后重试",
-                           code="IDEMPOTENCY_IN_PROGRESS") from exc
+            idempotency.release(claimed.record_id)
+            raise
+        g.defer_commit = False
+        if not 200 <= resp.status_code < 300:
+            idempotency.release(claimed.record_id)
+            return resp
+        idempotency.complete(claimed.record_id, resp.status_code, resp.get_data(as_text=True))
+        db.session.commit()
         return resp
 
     doc = dict(getattr(wrapper, "_apidoc", {}) or {})

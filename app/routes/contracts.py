@@ -61,7 +61,8 @@ def create_quote(body):
     resident_id = body.get("resident_id") or scope.resident_id
     if resident_id is None:
         raise ValidationFailed.field("resident_id", "必填字段")
-    return contracts.quote_for(resident_id, body["package_codes"], scope, body.get("starts_on")).to_dict()
+    return contracts.quote_for(resident_id, body["package_codes"], scope, body.get("starts_on"),
+                               _settings().start_horizon_days).to_dict()
 
 
 @blp.route("/contracts", methods=["POST"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, page_schema
+from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, page_schema
 from services.catalog.types import FUNDERS
 from services.contracts.deliveries import fulfilment_rate
 from services.models.contract import CONTRACT_STATUS_LABELS, CONTRACT_STATUSES, DELIVERY_PLACES, PAYMENT_METHODS
@@ -20,8 +20,8 @@ class PackageItemSchema(ma.Schema):
 
     code = fields.String()
     name = fields.String()
-    times_per_year = fields.Integer()
-    unit_value_fen = fields.Integer()
+    times_per_year = Int()
+    unit_value_fen = Int()
 
 
 class DiscountSchema(ma.Schema):
@@ -49,13 +49,13 @@ class PackageSchema(ma.Schema):
     code = fields.String()
     name = fields.String()
     kind = fields.String(metadata={"description": "basic | personalised"})
-    version = fields.Integer()
+    version = Int()
     effective_from = fields.String(metadata={"description": "生效日期 YYYY-MM-DD"})
     description = fields.String()
     items = fields.List(fields.Nested(PackageItemSchema))
-    list_value_fen = fields.Integer()
-    funding = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=FUNDING_DOC)
-    self_pay_fen = fields.Integer(metadata={"description": "标准个人自付（未计减免）"})
+    list_value_fen = Int()
+    funding = fields.Dict(keys=fields.String(), values=Int(), metadata=FUNDING_DOC)
+    self_pay_fen = Int(metadata={"description": "标准个人自付（未计减免）"})
     eligibility_rules = fields.Dict(metadata={"description": "适用人群条件"})
     discounts = fields.List(fields.Nested(DiscountSchema))
     eligibility = fields.Nested(EligibilityOutSchema, allow_none=True,
@@ -73,7 +73,8 @@ class PackageListSchema(ma.Schema):
 class QuoteRequestSchema(BaseSchema):
     resident_id = Int(metadata={"description": "居民本人登录时可省略"})
     package_codes = CODES
-    starts_on = fields.Date(metadata={"description": "签约起始日（判断年龄等条件），默认今天"})
+    starts_on = Date(metadata={"description": "签约起始日（判断年龄等条件），默认今天；须在今天前后"
+                                              " CONTRACT_START_HORIZON_DAYS（默认 366）天以内"})
 
     @ma.validates_schema
     def _codes_required(self, data, **kwargs):
@@ -86,12 +87,12 @@ class PackageQuoteSchema(ma.Schema):
         ordered = True
 
     code = fields.String()
-    version = fields.Integer()
+    version = Int()
     name = fields.String()
     kind = fields.String()
-    list_value_fen = fields.Integer()
-    funding = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=FUNDING_DOC)
-    self_pay_fen = fields.Integer()
+    list_value_fen = Int()
+    funding = fields.Dict(keys=fields.String(), values=Int(), metadata=FUNDING_DOC)
+    self_pay_fen = Int()
     waiver = fields.String(allow_none=True, metadata={"description": "适用的减免规则，如低保免缴"})
 
 
@@ -99,9 +100,9 @@ class TotalsSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    list_value_fen = fields.Integer()
-    funding = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=FUNDING_DOC)
-    self_pay_fen = fields.Integer()
+    list_value_fen = Int()
+    funding = fields.Dict(keys=fields.String(), values=Int(), metadata=FUNDING_DOC)
+    self_pay_fen = Int()
 
 
 class QuoteSchema(ma.Schema):
@@ -153,8 +154,8 @@ class EntitlementSchema(ma.Schema):
 
     item_code = fields.String()
     name = fields.String()
-    promised = fields.Integer()
-    used = fields.Integer()
+    promised = Int()
+    used = Int()
     remaining = fields.Function(lambda e: e.promised - e.used)
     package_codes = fields.List(fields.String())
 
@@ -164,12 +165,12 @@ class ContractPackageSchema(ma.Schema):
         ordered = True
 
     code = fields.String()
-    version = fields.Integer()
+    version = Int()
     name = fields.String()
     kind = fields.String()
-    list_value_fen = fields.Integer()
-    funding = fields.Dict(keys=fields.String(), values=fields.Integer())
-    self_pay_fen = fields.Integer()
+    list_value_fen = Int()
+    funding = fields.Dict(keys=fields.String(), values=Int())
+    self_pay_fen = Int()
     waiver = fields.String(allow_none=True)
     items = fields.Function(lambda p: p.definition.get("items", []))
     discounts = fields.Function(lambda p: p.definition.get("discounts", []))
@@ -183,7 +184,7 @@ class EventSchema(ma.Schema):
     from_status = fields.String(allow_none=True)
     to_status = fields.String()
     actor_type = fields.String()
-    actor_id = fields.Integer(allow_none=True)
+    actor_id = Int(allow_none=True)
     reason = fields.String(allow_none=True)
 
 
@@ -191,17 +192,17 @@ class ContractSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
-    resident_id = fields.Integer()
-    team_id = fields.Integer()
+    id = Int()
+    resident_id = Int()
+    team_id = Int()
     team_name = fields.Function(lambda c: c.team.name)
     status = fields.String(metadata={"description": " | ".join(CONTRACT_STATUSES)})
     status_label = fields.Function(lambda c: CONTRACT_STATUS_LABELS.get(c.status))
-    starts_on = fields.Date(allow_none=True)
-    ends_on = fields.Date(allow_none=True)
-    term_months = fields.Integer()
+    starts_on = Date(allow_none=True)
+    ends_on = Date(allow_none=True)
+    term_months = Int()
     applied_by = fields.String()
-    renewed_from_id = fields.Integer(allow_none=True)
+    renewed_from_id = Int(allow_none=True)
     packages = fields.List(fields.Nested(ContractPackageSchema))
     totals = fields.Function(lambda c: {"list_value_fen": c.list_value_fen, "funding": c.funding,
                                         "self_pay_fen": c.self_pay_fen})
@@ -213,7 +214,7 @@ class ContractSchema(ma.Schema):
                                       metadata={"description": "履约率 = 已提供次数 ÷ 承诺次数"})
     reject_reason = fields.String(allow_none=True)
     terminate_reason = fields.String(allow_none=True)
-    terminated_on = fields.Date(allow_none=True)
+    terminated_on = Date(allow_none=True)
     created_at = LocalDateTime()
 
 
@@ -231,7 +232,7 @@ class ContractQuerySchema(PageQuerySchema):
 
 class ServiceCreateSchema(BaseSchema):
     item_code = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    delivered_on = fields.Date(required=True)
+    delivered_on = Date(required=True)
     place = fields.String(required=True, validate=validate.OneOf(DELIVERY_PLACES))
     round_point_id = Int(allow_none=True)
     staff_id = Int(metadata={"description": "提供服务的团队成员，默认为记录人"})
@@ -242,15 +243,15 @@ class ServiceSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
-    contract_id = fields.Integer()
+    id = Int()
+    contract_id = Int()
     item_code = fields.String()
-    delivered_on = fields.Date()
-    staff_id = fields.Integer()
+    delivered_on = Date()
+    staff_id = Int()
     place = fields.String()
-    round_point_id = fields.Integer(allow_none=True)
+    round_point_id = Int(allow_none=True)
     note = fields.String(allow_none=True)
-    recorded_by_id = fields.Integer()
+    recorded_by_id = Int()
     created_at = LocalDateTime()
 
 
@@ -263,11 +264,11 @@ class EvaluationSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
-    contract_id = fields.Integer()
-    team_id = fields.Integer()
+    id = Int()
+    contract_id = Int()
+    team_id = Int()
     month = fields.String()
-    score = fields.Integer()
+    score = Int()
     comment = fields.String(allow_none=True)
     created_at = LocalDateTime()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, page_schema
+from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, page_schema
 from services.models.followup import ENROLMENT_STATUSES, MENTAL_DISEASES, PROGRAMS, REFERRAL_STATUSES, VISIT_MODES
 
 SYMPTOMS = (
@@ -22,14 +22,14 @@ class EnrolmentCreateSchema(BaseSchema):
     program = fields.String(required=True, validate=validate.OneOf(PROGRAMS))
     disease = fields.String(validate=validate.OneOf(MENTAL_DISEASES), allow_none=True,
                             metadata={"description": "严重精神障碍必填：六种病种之一"})
-    diagnosed_on = fields.Date(allow_none=True)
-    enrolled_on = fields.Date(metadata={"description": "纳入管理日期，默认今天；可为过去日期，不能晚于今天"})
+    diagnosed_on = Date(allow_none=True)
+    enrolled_on = Date(metadata={"description": "纳入管理日期，默认今天；可为过去日期，不能晚于今天"})
     team_id = Int(metadata={"description": "负责管理的团队；医生默认本团队，管理员必填"})
 
 
 class EnrolmentStatusSchema(BaseSchema):
     status = fields.String(required=True, validate=validate.OneOf(ENROLMENT_STATUSES))
-    status_changed_on = fields.Date()
+    status_changed_on = Date()
     reason = fields.String(validate=validate.Length(max=500), allow_none=True)
 
 
@@ -37,21 +37,21 @@ class EnrolmentSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
-    resident_id = fields.Integer()
-    team_id = fields.Integer()
+    id = Int()
+    resident_id = Int()
+    team_id = Int()
     program = fields.String()
     disease = fields.String(allow_none=True)
-    diagnosed_on = fields.Date(allow_none=True)
-    enrolled_on = fields.Date()
+    diagnosed_on = Date(allow_none=True)
+    enrolled_on = Date()
     status = fields.String()
-    status_changed_on = fields.Date(allow_none=True)
+    status_changed_on = Date(allow_none=True)
     status_reason = fields.String(allow_none=True)
-    system_due_date = fields.Date(metadata={"description": "规则给出的下次随访日期"})
-    clinician_due_date = fields.Date(allow_none=True, metadata={"description": "医生提前的下次随访日期"})
+    system_due_date = Date(metadata={"description": "规则给出的下次随访日期"})
+    clinician_due_date = Date(allow_none=True, metadata={"description": "医生提前的下次随访日期"})
     clinician_due_reason = fields.String(allow_none=True)
-    next_due_date = fields.Date(metadata={"description": "二者中较早者，驱动工作清单"})
-    last_visit_date = fields.Date(allow_none=True)
+    next_due_date = Date(metadata={"description": "二者中较早者，驱动工作清单"})
+    last_visit_date = Date(allow_none=True)
     last_assessment = fields.Dict(allow_none=True)
 
 
@@ -63,7 +63,7 @@ class MedicationSchema(BaseSchema):
 class FollowUpCreateSchema(BaseSchema):
     resident_id = Int(required=True)
     program = fields.String(required=True, validate=validate.OneOf(PROGRAMS))
-    visit_date = fields.Date(required=True)
+    visit_date = Date(required=True)
     visit_mode = fields.String(required=True, validate=validate.OneOf(VISIT_MODES))
     not_reached = fields.Boolean(load_default=False, metadata={"description": "未访到"})
     not_reached_reason = fields.String(validate=validate.Length(max=200), allow_none=True)
@@ -102,7 +102,7 @@ class FollowUpCreateSchema(BaseSchema):
     hypoglycaemia = fields.String(validate=validate.OneOf(("none", "occasional", "frequent")), allow_none=True)
     insulin_type = fields.String(validate=validate.Length(max=60), allow_none=True)
     insulin_dose = fields.String(validate=validate.Length(max=60), allow_none=True)
-    next_due_date = fields.Date(allow_none=True, metadata={"description": "医生可提前下次随访日期（须早于规则日期）"})
+    next_due_date = Date(allow_none=True, metadata={"description": "医生可提前下次随访日期（须早于规则日期）"})
     next_due_reason = fields.String(validate=validate.Length(max=500), allow_none=True)
 
 
@@ -117,7 +117,7 @@ class AssessmentSchema(ma.Schema):
         ordered = True
 
     classification = fields.String(allow_none=True)
-    next_due_date = fields.Date()
+    next_due_date = Date()
     referral = fields.String(metadata={"description": "none | advised | urgent"})
     reasons = fields.List(fields.String())
     rules_version = fields.String()
@@ -127,31 +127,31 @@ class FollowUpSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
-    enrolment_id = fields.Integer()
-    resident_id = fields.Integer()
+    id = Int()
+    enrolment_id = Int()
+    resident_id = Int()
     program = fields.String()
-    visit_date = fields.Date()
+    visit_date = Date()
     visit_mode = fields.String()
     not_reached = fields.Boolean()
     not_reached_reason = fields.String(allow_none=True)
-    sbp = fields.Integer(allow_none=True)
-    dbp = fields.Integer(allow_none=True)
-    heart_rate = fields.Integer(allow_none=True)
+    sbp = Int(allow_none=True)
+    dbp = Int(allow_none=True)
+    heart_rate = Int(allow_none=True)
     temperature = fields.Float(allow_none=True)
     weight_kg = fields.Float(allow_none=True)
     fasting_glucose = fields.Float(allow_none=True)
-    risk_level = fields.Integer(allow_none=True)
+    risk_level = Int(allow_none=True)
     insight = fields.String(allow_none=True)
     details = fields.Dict()
     assessment = fields.Function(lambda f: AssessmentSchema().dump({
         "classification": f.classification, "next_due_date": f.next_due_date, "referral": f.referral,
         "reasons": f.reasons, "rules_version": f.rules_version}))
-    clinician_next_due_date = fields.Date(allow_none=True)
+    clinician_next_due_date = Date(allow_none=True)
     clinician_next_due_reason = fields.String(allow_none=True)
     effective_next_due_date = fields.Function(
         lambda f: min(d for d in (f.next_due_date, f.clinician_next_due_date) if d is not None).isoformat())
-    recorded_by_id = fields.Integer()
+    recorded_by_id = Int()
     created_at = LocalDateTime()
 
 
@@ -162,7 +162,7 @@ class FollowUpQuerySchema(PageQuerySchema):
 class WorklistQuerySchema(PageQuerySchema):
     team_id = Int(metadata={"description": "管理员必填；医生默认本团队"})
     within_days = Int(load_default=7, validate=validate.Range(min=0, max=366))
-    due_before = fields.Date(metadata={"description": "代替 within_days：截止日期（含）"})
+    due_before = Date(metadata={"description": "代替 within_days：截止日期（含）"})
     status = fields.String(validate=validate.OneOf(("due", "overdue")))
     program = fields.String(validate=validate.OneOf(PROGRAMS))
     village = fields.String()
@@ -173,14 +173,14 @@ class WorklistRowSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    enrolment_id = fields.Integer()
+    enrolment_id = Int()
     program = fields.String()
-    next_due_date = fields.Date()
-    days_overdue = fields.Integer()
+    next_due_date = Date()
+    days_overdue = Int()
     section = fields.String(metadata={"description": "due | overdue | urgent_referral"})
     resident = fields.Dict(metadata={"description": "id, name, id_number（脱敏）, sex, age, village, round_point_id"})
     phone = fields.String(allow_none=True, metadata={"description": "完整手机号，供团队电话随访（查看记入审计）"})
-    last_visit_date = fields.Date(allow_none=True)
+    last_visit_date = Date(allow_none=True)
     last_assessment = fields.Dict(allow_none=True)
 
 
@@ -201,11 +201,11 @@ class ReferralSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    id = fields.Integer()
-    resident_id = fields.Integer()
-    followup_id = fields.Integer(allow_none=True)
-    from_institution_id = fields.Integer()
-    to_institution_id = fields.Integer()
+    id = Int()
+    resident_id = Int()
+    followup_id = Int(allow_none=True)
+    from_institution_id = Int()
+    to_institution_id = Int()
     direction = fields.String()
     urgent = fields.Boolean()
     reason = fields.String()
@@ -223,8 +223,8 @@ class ReferralQuerySchema(PageQuerySchema):
 class StatsQuerySchema(BaseSchema):
     team_id = Int()
     institution_id = Int()
-    date_from = fields.Date(required=True)
-    date_to = fields.Date(required=True)
+    date_from = Date(required=True)
+    date_to = Date(required=True)
 
 
 EnrolmentListSchema = type("EnrolmentList", (ma.Schema,), {"items": fields.List(fields.Nested(EnrolmentSchema))})

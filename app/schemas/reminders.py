@@ -111,18 +111,18 @@ class DayStatsSchema(ma.Schema):
     class Meta:
         ordered = True
 
-    date = fields.Date()
+    date = Date()
     sent = Int()
     delivered = Int()
     failed = Int()
-    failed_by_error_code = fields.Dict(keys=fields.String(), values=fields.Integer())
+    failed_by_error_code = fields.Dict(keys=fields.String(), values=Int())
     wechat = Int(metadata={"description": "其中经微信订阅消息发送的条数"})
     delivery_rate = fields.Float(allow_none=True, metadata={"description": "delivered ÷ sent"})
 
 
 class MessageStatsSchema(ma.Schema):
-    date_from = fields.Date()
-    date_to = fields.Date()
+    date_from = Date()
+    date_to = Date()
     days = fields.List(fields.Nested(DayStatsSchema))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from app.schemas.common import BaseSchema, Int, LocalDateTime, PageQuerySchema, TagSchema, page_schema
+from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, TagSchema, page_schema
 from services.models.resident import CONSENT_SCOPES, TAG_LABELS
 
 TAG_CODES = tuple(TAG_LABELS)
@@ -29,7 +29,7 @@ class ResidentCreateSchema(BaseSchema):
     tags = fields.List(fields.String(validate=validate.OneOf(TAG_CODES)), load_default=list,
                        metadata={"description": "重点人群标签代码；elderly、child 由出生日期自动计算，传入时忽略"})
     floating = fields.Boolean(load_default=False, metadata={"description": "流动人口（非本地户籍常住）"})
-    residence_since = fields.Date(allow_none=True, metadata={"description": "在本地居住的起始日期；流动人口必填"})
+    residence_since = Date(allow_none=True, metadata={"description": "在本地居住的起始日期；流动人口必填"})
     institution_id = Int(metadata={"description": "所属机构，默认为操作者所在机构"})
     round_point_id = Int(allow_none=True, metadata={"description": "就近的巡诊点（工作清单可按巡诊点筛选）"})
     consent = fields.Nested(ConsentInSchema, allow_none=True)
@@ -43,7 +43,7 @@ class ResidentUpdateSchema(BaseSchema):
     village = fields.String(allow_none=True, validate=validate.Length(max=100))
     tags = fields.List(fields.String(validate=validate.OneOf(TAG_CODES)))
     floating = fields.Boolean()
-    residence_since = fields.Date(allow_none=True)
+    residence_since = Date(allow_none=True)
     institution_id = Int()
     round_point_id = Int(allow_none=True)
     consent = fields.Nested(ConsentInSchema, allow_none=True)
@@ -127,8 +127,8 @@ class ContractSummarySchema(ma.Schema):
     status = fields.String()
     team_id = Int()
     team_name = fields.Function(lambda c: c.team.name)
-    starts_on = fields.Date(allow_none=True)
-    ends_on = fields.Date(allow_none=True)
+    starts_on = Date(allow_none=True)
+    ends_on = Date(allow_none=True)
 
 
 class MeSchema(ma.Schema):

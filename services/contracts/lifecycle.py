@@ -42,6 +42,7 @@ class ContractSettings:
     term_months: int = 12
     min_residence_months: int = 6
     capacity_per_doctor: int = 2000
+    start_horizon_days: int = 366  # a quote or contract starts at most this far from today, either way
 
 
 # --- dates --------------------------------------------------------------------

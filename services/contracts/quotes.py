@@ -60,8 +60,19 @@ def prepare_quote(resident: Resident, codes: list[str], on: dt.date) -> Prepared
     return PreparedQuote(build_quote(definitions, facts.tags), versions, definitions)
 
 
-def quote_for(resident_id: int, codes: list[str], scope: Scope, on: dt.date | None = None) -> Quote:
+def check_start(on: dt.date, horizon_days: int, field: str = "starts_on") -> None:
+    """A start date within the configured horizon of today (a year by default): a
+    quote for 9999-12-31 or 0001-01-01 answers nothing anyone can sign."""
+    today = clock.today()
+    if abs((on - today).days) > horizon_days:
+        raise ValidationFailed.field(field, f"起始日期须在今天前后 {horizon_days} 天以内", code="START_OUT_OF_RANGE")
+
+
+def quote_for(resident_id: int, codes: list[str], scope: Scope, on: dt.date | None = None,
+              horizon_days: int = 366) -> Quote:
     resident = get_visible_resident(resident_id, scope)
+    if on is not None:
+        check_start(on, horizon_days)
     return prepare_quote(resident, codes, on or clock.today()).quote
 
 

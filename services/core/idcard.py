@@ -39,6 +39,14 @@ MSG_FIFTEEN = "不支持15位旧身份证号码，请使用18位身份证号码"
 MSG_BIRTH_DATE = "身份证号码中的出生日期无效"
 MSG_FUTURE_BIRTH = "身份证号码中的出生日期不能晚于今天"
 MSG_CHECKSUM = "身份证号码校验位错误"
+MSG_PROVINCE = "身份证号码前两位不是有效的省级行政区划代码"
+
+# GB/T 2260 province-level codes (the first two digits of every ID number).
+PROVINCE_CODES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+    "71", "81", "82",
+})
 
 
 class IdNumberError(ValueError):
@@ -99,6 +107,8 @@ def validate_id_number(raw: str, today: date | None = None) -> ParsedId:
     if not _ID18_RE.fullmatch(number):
         raise IdNumberError(MSG_FORMAT)
 
+    if number[:2] not in PROVINCE_CODES:
+        raise IdNumberError(MSG_PROVINCE)
     try:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:

@@ -29,6 +29,8 @@ def enrol(resident_id: int, data: dict, scope: Scope, rules: RulesConfig,
     errors: dict[str, list[str]] = {}
     if enrolled_on > today:
         errors["enrolled_on"] = ["纳入管理日期不能晚于今天"]
+    elif enrolled_on < resident.birth_date:
+        errors["enrolled_on"] = ["纳入管理日期不能早于出生日期"]
     if diagnosed_on is not None and diagnosed_on > enrolled_on:
         errors["diagnosed_on"] = ["确诊日期不能晚于纳入管理日期"]
     if diagnosed_on is not None and diagnosed_on < resident.birth_date:

@@ -130,7 +130,7 @@ def test_weekly_series_is_created_in_one_transaction(client, clinic):
     clash = publish(client, doctor, staff_id=clinic.doctor_a.id, repeat_weeks=4,
                     starts_at="2026-03-03T10:00:00+08:00", ends_at="2026-03-03T12:00:00+08:00")
     err = error(clash, 409, "SLOT_OVERLAP")
-    assert err["slot_id"] == body["occurrences"][0]["id"]
+    assert err["details"]["slot_id"] == body["occurrences"][0]["id"]
     assert db.session.scalar(select(func.count()).select_from(Slot)) == before == 8
     # A team-wide session at the same time is fine (the team can run two rooms).
     team_wide = publish(client, doctor)
@@ -238,7 +238,7 @@ def test_signed_only_and_signed_first_sessions(client, clinic):
     error(book(client, resident_headers(elsewhere.id), only["id"]), 403, "SIGNED_RESIDENTS_ONLY")
     assert book(client, resident_headers(signed.id), only["id"]).status_code == 201
     early = error(book(client, resident_headers(unsigned.id), first["id"]), 403, "SIGNED_RESIDENTS_ONLY")
-    assert early["open_to_all_at"] == "2026-03-02T16:00:00+08:00"
+    assert early["details"]["open_to_all_at"] == "2026-03-02T16:00:00+08:00"
     assert "03月02日 16:00" in early["message"]
     assert book(client, resident_headers(signed.id), first["id"]).status_code == 201
     clock.advance(dt.timedelta(hours=6))
@@ -306,12 +306,12 @@ def test_resident_cancels_before_the_cutoff_but_not_after(client, clinic):
     assert [(h["from_status"], h["to_status"]) for h in body["history"]] == [(None, "booked"), ("booked", "cancelled")]
     assert booked_count(slot["id"]) == 0
     again = client.post(f"/api/v1/appointments/{first['id']}/cancel", json={}, headers=me)
-    assert error(again, 409, "INVALID_APPOINTMENT_STATUS")["status"] == "cancelled"
+    assert error(again, 409, "INVALID_APPOINTMENT_STATUS")["details"]["status"] == "cancelled"
     second = book(client, me, slot["id"]).get_json()  # a cancelled booking does not block a new one
     clock.advance(dt.timedelta(hours=21))  # Tuesday 07:00, 1.5 hours before the start
     late = client.post(f"/api/v1/appointments/{second['id']}/cancel", json={}, headers=me)
     body = error(late, 409, "CANCEL_WINDOW_CLOSED")
-    assert (body["cutoff_hours"], body["deadline"]) == (2, "2026-03-03T06:30:00+08:00")
+    assert (body["details"]["cutoff_hours"], body["details"]["deadline"]) == (2, "2026-03-03T06:30:00+08:00")
     assert db.session.get(Appointment, second["id"]).status == "booked" and booked_count(slot["id"]) == 1
     # Staff can always cancel, with a reason.
     no_reason = client.post(f"/api/v1/appointments/{second['id']}/cancel", json={}, headers=doctor)
@@ -330,7 +330,7 @@ def test_cancel_cutoff_is_configurable(app, client, clinic):
     appt = book(client, me, slot["id"]).get_json()
     body = error(client.post(f"/api/v1/appointments/{appt['id']}/cancel", json={}, headers=me),
                  409, "CANCEL_WINDOW_CLOSED")
-    assert body["deadline"] == "2026-03-02T08:30:00+08:00"
+    assert body["details"]["deadline"] == "2026-03-02T08:30:00+08:00"
 
 
 def test_reschedule_moves_the_booking_or_keeps_the_old_one(client, clinic):

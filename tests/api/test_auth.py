@@ -233,8 +233,8 @@ def test_shared_phone_asks_which_resident(client, world, capsys):
     assert r.status_code == 409
     body = r.get_json()
     assert body["code"] == "RESIDENT_CHOICE_REQUIRED"
-    assert sorted(c["name"] for c in body["candidates"]) == ["赵*奶", "赵*宝"]
-    assert grandma.id in [c["resident_id"] for c in body["candidates"]]
+    assert sorted(c["name"] for c in body["details"]["candidates"]) == ["赵*奶", "赵*宝"]
+    assert grandma.id in [c["resident_id"] for c in body["details"]["candidates"]]
     ok = client.post("/api/v1/auth/resident/login",
                      json={"phone": "13700001234", "code": code, "resident_id": grandma.id})
     assert ok.status_code == 200 and ok.get_json()["resident"]["id"] == grandma.id

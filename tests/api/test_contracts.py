@@ -62,7 +62,7 @@ def test_quote_for_an_ordinary_resident_adds_up(client, signing):
     codes = {"resident_id": r.id, "package_codes": ["basic", "elderly", "hypertension"]}
     # The hypertension package needs an enrolment in the programme, not just the tag.
     tag_only = client.post("/api/v1/quotes", json=codes, headers=headers)
-    assert tag_only.status_code == 422 and tag_only.get_json()["rule"] == "PROGRAM"
+    assert tag_only.status_code == 422 and tag_only.get_json()["details"]["rule"] == "PROGRAM"
     client.post(f"/api/v1/residents/{r.id}/programs", json={"program": "hypertension", "enrolled_on": "2025-06-01"},
                 headers=headers)
     resp = client.post("/api/v1/quotes", json=codes, headers=headers)
@@ -112,7 +112,7 @@ def test_ineligible_package_names_the_rule(client, signing):
                        headers=login(client, "doctor_a"))
     assert resp.status_code == 422
     body = resp.get_json()
-    assert (body["code"], body["package_code"], body["rule"]) == ("PACKAGE_NOT_ELIGIBLE", "elderly", "AGE_MIN")
+    assert (body["code"], body["details"]["package_code"], body["details"]["rule"]) == ("PACKAGE_NOT_ELIGIBLE", "elderly", "AGE_MIN")
     assert "65岁" in body["message"] and "63岁" in body["message"]
 
 
@@ -145,7 +145,7 @@ def test_payment_required_and_amount_must_match(client, signing):
     headers = login(client, "doctor_a")
     resp = sign(client, headers, r.id, payment=None)
     assert resp.status_code == 422 and resp.get_json()["code"] == "PAYMENT_REQUIRED"
-    assert resp.get_json()["self_pay_fen"] == 800
+    assert resp.get_json()["details"]["self_pay_fen"] == 800
     resp = sign(client, headers, r.id, payment={"amount_fen": 700, "method": "cash"})
     assert resp.status_code == 422
     assert resp.get_json()["code"] == "PAYMENT_AMOUNT_MISMATCH" and resp.get_json()["errors"] == {
@@ -182,7 +182,7 @@ def test_team_full(client, signing):
     resp = sign(client, headers, b.id)
     assert resp.status_code == 409
     body = resp.get_json()
-    assert body["code"] == "TEAM_FULL" and body["capacity"] == 1 and "东镇家庭医生一队" in body["message"]
+    assert body["code"] == "TEAM_FULL" and body["details"]["capacity"] == 1 and "东镇家庭医生一队" in body["message"]
     assert count(Contract, Contract.resident_id == b.id) == 0
     assert client.get(f"/api/v1/teams/{signing.team_a.id}").get_json()["remaining"] == 0
 

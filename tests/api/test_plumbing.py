@@ -4,9 +4,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from sqlalchemy import func, select
 
 from app import create_app
 from app.config import DEV_SECRET_KEY, reconfigure
+from services.core.db import db
+from services.models import Resident
 from tests.factories import login
 
 
@@ -51,7 +54,7 @@ def test_integers_beyond_the_database_range_are_4xx_not_500(client, world):
     headers = login(client, "admin_all")
     huge = 2**63 + 5
     r = client.get(f"/api/v1/residents/{huge}", headers=headers)
-    assert r.status_code == 404 and r.get_json()["code"] == "NOT_FOUND"
+    assert r.status_code == 404 and r.get_json()["code"] == "RESIDENT_NOT_FOUND"  # the route's own 404
     r = client.get(f"/api/v1/audit-logs?resident_id={huge}", headers=headers)
     assert r.status_code == 422 and r.get_json()["errors"] == {"resident_id": ["数字过大"]}
     r = client.get(f"/api/v1/round-points?page={huge}")
@@ -75,7 +78,7 @@ def test_unexpected_error_is_500_logged_with_request_id_and_no_internals(app, cl
         r = client.get("/boom", headers={"X-Request-ID": "req-abc-123"})
     assert r.status_code == 500
     body = r.get_json()
-    assert body["code"] == "INTERNAL_ERROR" and body["request_id"] == "req-abc-123"
+    assert body["code"] == "INTERNAL_ERROR" and body["details"]["request_id"] == "req-abc-123"
     assert "hunter2" not in r.get_data(as_text=True) and "RuntimeError" not in r.get_data(as_text=True)
     assert r.headers["X-Request-ID"] == "req-abc-123"
     assert any("req-abc-123" in rec.getMessage() for rec in caplog.records)
@@ -159,3 +162,47 @@ def test_production_refuses_default_secrets(monkeypatch):
 def test_database_url_is_normalised_to_psycopg(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u@h:5432/d")
     assert create_app().config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@h:5432/d"
+
+
+def test_path_ids_are_ascii_digits_and_oversized_ones_are_the_routes_404(client, world):
+    headers = login(client, "admin_all")
+    r = client.get("/api/v1/contracts/１", headers=headers)  # a fullwidth digit is no id
+    assert r.status_code == 404 and r.get_json()["code"] == "NOT_FOUND"
+    for path in ("/api/v1/contracts/99999999999999999999", "/api/v1/slots/4294967296"):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 404 and r.get_json()["code"] in ("CONTRACT_NOT_FOUND", "SLOT_NOT_FOUND"), path
+    r = client.post("/api/v1/contracts/99999999999/accept", headers=headers)
+    assert r.status_code == 404 and r.get_json()["code"] == "CONTRACT_NOT_FOUND"
+
+
+def test_deep_json_is_400_and_long_urls_are_a_json_414(client, world):
+    headers = login(client, "doctor_a")
+    deep = "[" * 1000 + "]" * 1000
+    r = client.post("/api/v1/residents", data=deep, content_type="application/json", headers=headers)
+    assert r.status_code == 400 and r.get_json()["code"] == "MALFORMED_REQUEST" and "嵌套" in r.get_json()["message"]
+    shallow = '{"name": [[[["x"]]]]}'
+    r = client.post("/api/v1/residents", data=shallow, content_type="application/json", headers=headers)
+    assert r.status_code == 422
+    r = client.get("/api/v1/slots?team_id=1&x=" + "a" * 9000)
+    assert r.status_code == 414 and r.is_json and r.get_json()["code"] == "URI_TOO_LONG"
+    assert set(r.get_json()) == {"code", "message"}
+
+
+def test_text_with_surrogates_or_control_characters_is_422_per_field(client, world):
+    headers = login(client, "doctor_a")
+    for name, expected in (("\ud800", "Unicode"), ("\x00\x00", "控制字符"), ("\u202e\u202d", "控制字符")):
+        body = '{"name": "%s", "id_number": "11010519491231002X"}' % name.encode("unicode_escape").decode()
+        body = body.replace("\\x", "\\u00")
+        r = client.post("/api/v1/residents", data=body, content_type="application/json", headers=headers)
+        assert r.status_code == 422, (name, r.get_json())
+        assert expected in r.get_json()["errors"]["name"][0]
+    assert db.session.scalar(select(func.count()).select_from(Resident)) == 0  # nothing half-written
+
+
+def test_a_float_where_an_integer_is_documented_is_422(client, world):
+    headers = login(client, "doctor_a")
+    r = client.post("/api/v1/slots", json={"kind": "clinic", "starts_at": "2030-01-01T08:00:00+08:00",
+                                           "ends_at": "2030-01-01T11:00:00+08:00", "capacity": 1.5}, headers=headers)
+    assert r.status_code == 422 and "capacity" in r.get_json()["errors"]
+    r = client.get("/api/v1/slots?team_id=1.0")
+    assert r.status_code == 422 and "team_id" in r.get_json()["errors"]

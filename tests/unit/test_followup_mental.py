@@ -71,13 +71,13 @@ CASES = [
             "RECHECK_14_DAYS")),
     # --- the re-check sequence ---------------------------------------------
     ("re-check: still basically stable", mv(1), BASIC_BEFORE,
-     expect("basically_stable", 30, "advised", "RISK_LEVEL_1_TO_2", "STILL_BASICALLY_STABLE")),
+     expect("basically_stable", 30, "none", "RISK_LEVEL_1_TO_2", "STILL_BASICALLY_STABLE", "SPECIALIST_GUIDANCE")),
     ("re-check: now stable", mv(0), BASIC_BEFORE, expect("stable", 90, "none", "STABLE")),
     ("re-check: now unstable", mv(3), BASIC_BEFORE, expect("unstable", 14, "urgent", "RISK_LEVEL_3_TO_5")),
     ("re-check after a not-reached visit", mv(0, "partial"), BASIC_THEN_NOT_REACHED,
-     expect("basically_stable", 30, "advised", "INSIGHT_PARTIAL", "STILL_BASICALLY_STABLE")),
+     expect("basically_stable", 30, "none", "INSIGHT_PARTIAL", "STILL_BASICALLY_STABLE", "SPECIALIST_GUIDANCE")),
     ("third basically stable in a row", mv(2), BASIC_TWICE_BEFORE,
-     expect("basically_stable", 30, "advised", "RISK_LEVEL_1_TO_2", "STILL_BASICALLY_STABLE")),
+     expect("basically_stable", 30, "none", "RISK_LEVEL_1_TO_2", "STILL_BASICALLY_STABLE", "SPECIALIST_GUIDANCE")),
     ("basically stable after unstable", mv(1), UNSTABLE_BEFORE,
      expect("basically_stable", 14, "none", "RISK_LEVEL_1_TO_2", "RECHECK_14_DAYS")),
     ("basically stable after stable", mv(1), STABLE_BEFORE,
@@ -98,7 +98,8 @@ def test_recheck_sequences_step_by_step():
     d1 = first[0][1].next_due_date
     still = history(mv(2, on=d0), mv(1, on=d1))[0][1]
     assert (still.classification, still.next_due_date, still.referral) == (
-        "basically_stable", d1 + timedelta(days=30), "advised")
+        "basically_stable", d1 + timedelta(days=30), "none")  # guidance is not a referral (domain.md)
+    assert "SPECIALIST_GUIDANCE" in still.reasons
     stable = history(mv(2, on=d0), mv(0, on=d1))[0][1]
     assert (stable.classification, stable.next_due_date, stable.referral) == (
         "stable", d1 + timedelta(days=90), "none")

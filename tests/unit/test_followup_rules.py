@@ -22,7 +22,7 @@ D = date(2025, 6, 10)
 
 def test_defaults_follow_the_standard():
     r = DEFAULT_RULES
-    assert r.version == BASE_VERSION == "nbphs3-2017.1"
+    assert r.version == BASE_VERSION == "nbphs3-2017.2"
     assert (r.first_due_days, r.routine_interval_days, r.adjust_interval_days, r.referral_followup_days,
             r.mental_recheck_days, r.still_basically_stable_days) == (14, 90, 14, 14, 14, 30)
     assert (r.sbp_urgent, r.dbp_urgent, r.sbp_target, r.dbp_target) == (180, 110, 140, 90)

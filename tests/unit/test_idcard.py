@@ -221,3 +221,16 @@ def test_age_on(birth, on, expected):
 def test_age_on_rejects_date_before_birth():
     with pytest.raises(ValueError):
         age_on(date(2000, 1, 2), date(2000, 1, 1))
+
+
+@pytest.mark.parametrize("prefix", ["00", "10", "20", "39", "47", "66", "70", "80", "83", "99"])
+def test_first_two_digits_must_be_a_province_code(prefix):
+    first17 = prefix + "0105194912310" + "02"
+    with pytest.raises(IdNumberError, match="省级行政区划"):
+        validate_id_number(first17 + check_character(first17), today=date(2026, 1, 1))
+
+
+@pytest.mark.parametrize("prefix", ["11", "46", "54", "65", "71", "81", "82"])
+def test_every_province_code_is_accepted(prefix):
+    first17 = prefix + "0105194912310" + "02"
+    assert validate_id_number(first17 + check_character(first17), today=date(2026, 1, 1)).area_code[:2] == prefix

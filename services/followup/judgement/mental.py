@@ -14,11 +14,11 @@ of the tier that decided (in the order below), then its outcome code:
   ``mental_recheck_days`` (``RECHECK_14_DAYS``, no referral). At that re-check,
   i.e. when the previous valid visit was ``basically_stable``, still basically
   stable → due in ``still_basically_stable_days`` (``STILL_BASICALLY_STABLE``)
-  with referral ``advised``: the standard asks for specialist guidance
-  (在精神专科医师指导下治疗) at this point, and ``advised`` is how the API
-  expresses "involve the specialist" short of an urgent transfer. A third
-  basically-stable visit in a row is again a re-check that finds the patient
-  still basically stable (+30, advised).
+  with the reason ``SPECIALIST_GUIDANCE``: the standard asks for a
+  psychiatric specialist's technical guidance (技术指导) at this point. Guidance
+  is not a referral (转诊 is for unstable patients only), so ``referral``
+  stays ``none``. A third basically-stable visit in a row is again a re-check
+  that finds the patient still basically stable (+30, guidance).
 - Stable: any other risk level (0 by default) and none of the above →
   ``STABLE``, due ``routine_interval_days``, whether or not it follows a
   re-check.
@@ -45,6 +45,7 @@ INSIGHT_PARTIAL = "INSIGHT_PARTIAL"
 SOCIAL_FUNCTION_POOR = "SOCIAL_FUNCTION_POOR"
 RECHECK_14_DAYS = "RECHECK_14_DAYS"
 STILL_BASICALLY_STABLE = "STILL_BASICALLY_STABLE"
+SPECIALIST_GUIDANCE = "SPECIALIST_GUIDANCE"
 STABLE = "STABLE"
 
 
@@ -105,8 +106,8 @@ def assess_mental_disorder_visit(
     if basic:
         prev = previous_valid(previous)
         if prev is not None and prev[1].classification == "basically_stable":
-            return result("basically_stable", [*basic, STILL_BASICALLY_STABLE],
-                          rules.still_basically_stable_days, "advised")
+            return result("basically_stable", [*basic, STILL_BASICALLY_STABLE, SPECIALIST_GUIDANCE],
+                          rules.still_basically_stable_days, "none")
         return result("basically_stable", [*basic, RECHECK_14_DAYS], rules.mental_recheck_days, "none")
 
     return result("stable", [STABLE], rules.routine_interval_days, "none")

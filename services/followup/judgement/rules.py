@@ -28,7 +28,10 @@ __all__ = [
     "DEFAULT_RULES",
 ]
 
-BASE_VERSION = "nbphs3-2017.1"
+# The suffix counts changes to the judgement itself, so stored assessments say which
+# logic judged them (.2: a still basically-stable SMI patient gets specialist guidance,
+# not a referral).
+BASE_VERSION = "nbphs3-2017.2"
 
 # domain.md, hypertension step 1: altered consciousness, severe headache or
 # dizziness, nausea/vomiting, blurred vision, eye pain, palpitations, chest
