@@ -455,3 +455,15 @@ def test_stranger_gets_404_for_contracts(client, signing):
     stranger = make_resident(signing.thc_a, birth=dt.date(1980, 2, 2))
     resp = client.get(f"/api/v1/contracts/{c['id']}", headers=resident_headers(stranger.id))
     assert resp.status_code == 404 and resp.get_json()["code"] == "CONTRACT_NOT_FOUND"
+
+
+def test_quote_start_must_be_within_the_horizon(client, signing):
+    r = make_resident(signing.thc_a, birth=dt.date(1950, 1, 1))
+    headers = login(client, "doctor_a")
+    for starts_on in ("9999-12-31", "2999-12-31", "1950-01-01"):
+        resp = client.post("/api/v1/quotes", json={"resident_id": r.id, "package_codes": ["basic"],
+                                                   "starts_on": starts_on}, headers=headers)
+        assert resp.status_code == 422 and "starts_on" in resp.get_json()["errors"], (starts_on, resp.get_json())
+    ok = client.post("/api/v1/quotes", json={"resident_id": r.id, "package_codes": ["basic"],
+                                             "starts_on": "2027-01-01"}, headers=headers)
+    assert ok.status_code == 200 and ok.get_json()["totals"]["list_value_fen"] == 4000

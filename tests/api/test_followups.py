@@ -253,3 +253,13 @@ def test_status_change_needs_reason_and_leaves_the_worklist(client, clinic):
                         headers=login(client, "doctor_b")).status_code == 404
     listed = client.get(f"/api/v1/residents/{r.id}/programs", headers=headers).get_json()["items"]
     assert [(i["program"], i["status"]) for i in listed] == [("hypertension", "moved_out")]
+
+
+def test_enrolment_before_birth_is_422_and_writes_nothing(client, clinic):
+    r = make_resident(clinic.thc_a, birth=dt.date(1949, 12, 31))
+    headers = login(client, "doctor_a")
+    resp = enrol(client, headers, r.id, enrolled_on="1949-01-01")
+    assert resp.status_code == 422 and resp.get_json()["errors"] == {"enrolled_on": ["纳入管理日期不能早于出生日期"]}
+    resp = enrol(client, headers, r.id, enrolled_on="0001-01-01")
+    assert resp.status_code == 422 and "enrolled_on" in resp.get_json()["errors"]
+    assert db.session.scalars(select(ProgramEnrolment)).all() == []
