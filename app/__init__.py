@@ -75,6 +75,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     })
     from app.routes import register_blueprints
     register_blueprints(app, api)
+    from app.openapi import document_error_responses
+    document_error_responses(api)
     register_error_handlers(app)
     _register_request_id(app)
     _register_request_guards(app)

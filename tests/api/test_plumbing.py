@@ -206,3 +206,24 @@ def test_a_float_where_an_integer_is_documented_is_422(client, world):
     assert r.status_code == 422 and "capacity" in r.get_json()["errors"]
     r = client.get("/api/v1/slots?team_id=1.0")
     assert r.status_code == 422 and "team_id" in r.get_json()["errors"]
+
+
+def test_every_operation_documents_its_error_statuses_with_the_error_body(client):
+    spec = client.get("/api/openapi.json").get_json()
+    error = spec["components"]["schemas"]["ErrorBody"]
+    assert set(error["properties"]) == {"code", "message", "errors", "details"}
+    assert error["additionalProperties"] is False
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = op["responses"]
+            assert "414" in responses, (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if op.get("security"):
+                assert {"401", "403"} <= set(responses), (method, path)
+            for status, response in responses.items():
+                if status.isdigit() and int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
