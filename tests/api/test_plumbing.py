@@ -225,5 +225,7 @@ def test_every_operation_documents_its_error_statuses_with_the_error_body(client
                 assert {"401", "403"} <= set(responses), (method, path)
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
+                    if "$ref" in response:
+                        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
                     assert response["content"]["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
