@@ -2,10 +2,13 @@
 
 Identities are "staff:<id>" or "resident:<id>"; the role travels as a claim
 but is re-read from the database on every request, so a deactivated account
-loses access at once.
+loses access at once. Each sign-in is a token family (the `fam` claim, kept
+through every refresh-token rotation; see services/access/tokens.py): a
+revoked family refuses all of its tokens.
 """
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from dataclasses import dataclass
 
@@ -46,15 +49,23 @@ class Actor:
         return self.scope.role
 
 
-def issue_tokens(kind: str, subject_id: int, role: str) -> dict:
+def issue_tokens(kind: str, subject_id: int, role: str, family: str | None = None) -> dict:
+    """An access and a refresh token. A sign-in starts a new token family (the
+    `fam` claim of both); a refresh passes the family of the token it retires."""
     identity = f"{kind}:{subject_id}"
-    claims = {"role": role}
+    claims = {"role": role, tokens.FAMILY_CLAIM: family or tokens.new_family_id()}
     return {
         "access_token": create_access_token(identity=identity, additional_claims=claims),
         "refresh_token": create_refresh_token(identity=identity, additional_claims=claims),
         "token_type": "Bearer",
         "expires_in": current_app.config["JWT_ACCESS_MINUTES"] * 60,
     }
+
+
+def token_lifetime() -> dt.timedelta:
+    """The longest any token lives: how long a revoked family must be remembered."""
+    c = current_app.config
+    return max(c["JWT_ACCESS_TOKEN_EXPIRES"], c["JWT_REFRESH_TOKEN_EXPIRES"])
 
 
 def _load_actor(identity: str) -> Actor:
@@ -147,7 +158,12 @@ def settings() -> Settings:
 # uses the one error body.
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header, payload) -> bool:
-    return tokens.is_revoked(payload["jti"])
+    if payload.get("type") == "refresh":
+        # Refresh tokens are only accepted by POST /auth/refresh. A used one is
+        # let through to it (unless its family is revoked already) so that the
+        # endpoint sees the reuse, revokes the family and answers TOKEN_REUSED.
+        return tokens.is_family_revoked(tokens.family_of(payload))
+    return tokens.is_revoked(payload["jti"], payload.get(tokens.FAMILY_CLAIM))
 
 
 @jwt.unauthorized_loader

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 from flask import current_app, request
-from flask_jwt_extended import create_access_token, get_jwt
+from flask_jwt_extended import get_jwt
 from flask_smorest import Blueprint
 
-from app.auth import cipher, decode_own_refresh_token, issue_tokens, login_required, optional_resident_id, settings
+from app.auth import (
+    cipher,
+    current_actor,
+    decode_own_refresh_token,
+    issue_tokens,
+    login_required,
+    optional_resident_id,
+    settings,
+    token_lifetime,
+)
 from app.extensions import limiter
 from app.reminders import sms_channel
 from app.schemas.access import (
@@ -20,6 +29,7 @@ from app.schemas.access import (
 )
 from app.tx import commit
 from services import access
+from services.core.errors import Unauthorized
 from services.core.phones import PhoneError, normalize_mobile
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="登录与令牌")
@@ -50,8 +60,10 @@ def staff_login(body):
 
 
 def _phone_key() -> str:
-    body = request.get_json(silent=True) or {}
-    raw = str(body.get("phone", ""))
+    body = request.get_json(silent=True)
+    raw = body.get("phone", "") if isinstance(body, dict) else ""
+    raw = raw if isinstance(raw, str) else str(raw)
+    raw = raw.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate must not break the key
     try:
         return "otp-phone:" + normalize_mobile(raw)
     except PhoneError:
@@ -127,12 +139,28 @@ def wechat_login(body):
 @blp.route("/refresh", methods=["POST"])
 @login_required(refresh=True)
 @blp.response(200, RefreshResponseSchema)
+@blp.alt_response(401, description="刷新令牌无效、过期或已注销（TOKEN_INVALID / TOKEN_EXPIRED / TOKEN_REVOKED）；"
+                                   "已使用过的刷新令牌再次出现（TOKEN_REUSED）：视为被盗用，"
+                                   "本次登录的全部访问令牌和刷新令牌随即注销，须重新登录")
 def refresh():
-    """用刷新令牌换取新的访问令牌（Authorization: Bearer <refresh_token>）"""
+    """用刷新令牌换取新的访问令牌和新的刷新令牌（Authorization: Bearer <refresh_token>）
+
+    刷新令牌只能使用一次：每次刷新返回新的 `refresh_token`，旧的随即作废。
+    同一刷新令牌被再次使用（包括两个请求同时使用）时，只有一个请求成功，
+    其余请求返回 401 TOKEN_REUSED，且该次登录签发的所有令牌（含刚换出的新令牌）一并注销。
+    """
     claims = get_jwt()
-    token = create_access_token(identity=claims["sub"], additional_claims={"role": claims.get("role")})
-    return {"access_token": token, "token_type": "Bearer",
-            "expires_in": current_app.config["JWT_ACCESS_MINUTES"] * 60}
+    family = access.family_of(claims)
+    if not access.rotate_refresh_token(claims["jti"], claims["sub"], family, access.expiry_of(claims),
+                                       token_lifetime()):
+        commit()  # the family stays revoked although the answer is an error
+        raise Unauthorized("该刷新令牌已使用过，可能已被他人获取；为保护账号安全，本次登录已全部注销，请重新登录",
+                           code="TOKEN_REUSED")
+    actor = current_actor()
+    kind, _, raw_id = claims["sub"].partition(":")
+    body = issue_tokens(kind, int(raw_id), actor.role, family=family)
+    commit()
+    return body
 
 
 @blp.route("/logout", methods=["POST"])
@@ -140,11 +168,17 @@ def refresh():
 @blp.arguments(LogoutSchema, required=False)
 @blp.response(204)
 def logout(body):
-    """注销：吊销当前访问令牌，以及请求体中可选的刷新令牌"""
+    """注销：吊销当前访问令牌及其所属的整次登录（同一令牌族的全部访问令牌和刷新令牌），
+    以及请求体中可选的刷新令牌（连同其令牌族）"""
     claims = get_jwt()
-    access.revoke_claims(claims)
     refresh_token = (body or {}).get("refresh_token")
-    if refresh_token:
-        access.revoke_claims(decode_own_refresh_token(refresh_token, claims["sub"]))
+    refresh_claims = decode_own_refresh_token(refresh_token, claims["sub"]) if refresh_token else None
+    access.revoke_claims(claims)
+    families = {claims[access.FAMILY_CLAIM]} if claims.get(access.FAMILY_CLAIM) else set()
+    if refresh_claims is not None:
+        access.revoke_claims(refresh_claims)
+        families.add(access.family_of(refresh_claims))
+    for family in sorted(families):
+        access.revoke_family(family, claims["sub"], "logout", token_lifetime())
     commit()
     return None

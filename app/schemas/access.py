@@ -79,10 +79,15 @@ class WechatLoginSchema(BaseSchema):
 
 
 class LogoutSchema(BaseSchema):
-    refresh_token = fields.String(metadata={"description": "可选：同时注销该刷新令牌"})
+    refresh_token = fields.String(metadata={"description": "可选：同时注销该刷新令牌及其所属的整次登录"})
 
 
 class RefreshResponseSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
     access_token = fields.String()
+    refresh_token = fields.String(metadata={
+        "description": "新的刷新令牌：刷新令牌只能使用一次，下次刷新须使用此令牌；再次使用旧令牌将注销本次登录"})
     token_type = fields.String()
-    expires_in = Int()
+    expires_in = Int(metadata={"description": "访问令牌有效秒数"})

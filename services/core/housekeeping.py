@@ -20,6 +20,7 @@ class HousekeepingResult:
     revoked_tokens: int
     idempotency_records: int
     otp_codes: int
+    revoked_token_families: int = 0
 
 
 def purge_expired_records() -> HousekeepingResult:
@@ -28,4 +29,5 @@ def purge_expired_records() -> HousekeepingResult:
         revoked_tokens=tokens.purge_expired_revocations(),
         idempotency_records=idempotency.purge_expired(),
         otp_codes=otp.rowcount or 0,
+        revoked_token_families=tokens.purge_expired_families(),
     )

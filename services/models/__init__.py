@@ -1,7 +1,7 @@
 """All models, imported here so Alembic autogenerate sees every table."""
 from services.models.appointment import Appointment, AppointmentEvent, Slot
 from services.models.audit import AuditLog
-from services.models.auth import OtpCode, RevokedToken
+from services.models.auth import OtpCode, RevokedToken, RevokedTokenFamily
 from services.models.contract import (
                                       Contract,
                                       ContractEntitlement,
@@ -24,5 +24,5 @@ __all__ = [
     "Appointment", "AppointmentEvent", "Slot",
     "AuditLog", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
     "PackageVersion", "ServiceDelivery", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",
-    "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RoundPoint", "Staff", "Team", "apscheduler_jobs",
+    "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RevokedTokenFamily", "RoundPoint", "Staff", "Team", "apscheduler_jobs",
 ]

@@ -229,3 +229,9 @@ def test_every_operation_documents_its_error_statuses_with_the_error_body(client
                         response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
                     assert response["content"]["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+
+
+def test_otp_with_a_body_that_is_not_an_object_is_4xx(client):
+    for body in ("[null, null]", '"x"', "12", '{"phone": ["13800000000"]}', '{"phone": "\\ud800"}'):
+        r = client.post("/api/v1/auth/otp", data=body, content_type="application/json")
+        assert 400 <= r.status_code < 500 and r.is_json and "code" in r.get_json(), (body, r.status_code)
