@@ -4,7 +4,8 @@ Views document their own domain errors (`alt_response(409, description="SLOT_FUL
 the statuses the plumbing adds to every operation of a kind are documented here,
 once, after the blueprints are registered: 400 and 413 for a body, 422 for
 parameters or a body, 401/403 for a signed-in operation, 404 for a path with an
-id, 409/422 for `Idempotency-Key`, 414 for any over-long URL.
+id or a signed-in operation (records it names may not be the caller's),
+409/422 for `Idempotency-Key`, 414 for any over-long URL.
 """
 from __future__ import annotations
 
@@ -32,11 +33,13 @@ def _statuses(path: str, method: str, op: dict) -> set[int]:
     has_body = "requestBody" in op or method in ("post", "put", "patch")
     if has_body:
         statuses |= {400, 413, 415, 422}
+    if method in ("post", "put", "patch", "delete") and op.get("security"):
+        statuses.add(409)  # a write can meet a state that forbids it (the view's own 409 says which)
     params = op.get("parameters") or []
     if any(p.get("in") in ("query", "header") for p in params if isinstance(p, dict)) or has_body:
         statuses.add(422)
     if op.get("security"):
-        statuses |= {401, 403}
+        statuses |= {401, 403, 404}  # 404: a record named in the path, query or body is not the caller's
     if "{" in path:
         statuses.add(404)
     if any(isinstance(p, dict) and p.get("name") == "Idempotency-Key" for p in params):

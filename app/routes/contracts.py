@@ -112,6 +112,7 @@ def accept(contract_id):
 @login_required("doctor", "admin")
 @blp.arguments(ReasonSchema)
 @blp.response(200, ContractDetailSchema)
+@blp.alt_response(409, description="INVALID_CONTRACT_STATUS（details.status 为当前状态）")
 def reject(body, contract_id):
     """团队拒绝申请（须填写原因）"""
     contract = contracts.reject_contract(contract_id, body["reason"], current_actor().scope)
@@ -123,6 +124,7 @@ def reject(body, contract_id):
 @login_required("doctor", "admin")
 @blp.arguments(PayRequestSchema)
 @blp.response(200, ContractDetailSchema)
+@blp.alt_response(409, description="INVALID_CONTRACT_STATUS（details.status 为当前状态）、TEAM_FULL")
 @blp.alt_response(422, description="PAYMENT_AMOUNT_MISMATCH")
 def pay(body, contract_id):
     """登记缴费（金额须等于个人自付），签约生效"""
@@ -135,6 +137,7 @@ def pay(body, contract_id):
 @login_required("doctor", "admin")
 @blp.arguments(ReasonSchema)
 @blp.response(200, ContractDetailSchema)
+@blp.alt_response(409, description="INVALID_CONTRACT_STATUS（details.status 为当前状态）")
 def terminate(body, contract_id):
     """解约（须填写原因）"""
     contract = contracts.terminate_contract(contract_id, body["reason"], current_actor().scope)
