@@ -89,7 +89,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
 _API_DESCRIPTION = (
     "县域医共体家庭医生签约、慢病随访、预约与提醒服务的后端接口。\n\n"
-    "所有接口前缀 `/api/v1`；错误统一返回 `{code, message, errors?}`；"
+    "所有接口前缀 `/api/v1`；错误统一返回 `{code, message, errors?, details?}`；"
     "列表统一返回 `{items, page, page_size, total}`。"
     "身份证号与手机号默认脱敏，查看原文须调用 reveal 接口并记入审计日志。"
 )
