@@ -228,7 +228,7 @@ TABLE: dict[tuple[str, str], Row] = {
         public(), about=lambda b, w: b["id"] == w.round_point, sees=ALL),
     ("POST", f"{V1}/round-points"): Row(
         admin_naming_in_body(), json=lambda w, c: {"institution_id": w.thc_a, "name": "东村二组巡诊点", "village": "东村"},
-        about=lambda b, w: b["institution_id"] == w.thc_a if "institution_id" in b else True, sees=STAFF_OWNERS),
+        about=lambda b, w: b["institution_id"] == w.thc_a, sees=STAFF_OWNERS),
     ("PATCH", f"{V1}/round-points/<int:point_id>"): Row(
         admin_in_scope(), json=lambda w, c: {"address": "东村村委会"},
         about=lambda b, w: b["id"] == w.round_point, sees=STAFF_OWNERS),
@@ -305,7 +305,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", f"{V1}/contracts/<int:contract_id>/renew"): Row(
         owner_or_staff_in_scope(201),
         json=lambda w, c: {"package_codes": ["basic"], **({"payment": PAYMENT} if _is_staff(c) else {})},
-        about=lambda b, w: b["resident"]["id"] == w.resident_a if "resident" in b else True),
+        about=lambda b, w: (b["resident_id"], b["renewed_from_id"]) == (w.resident_a, w.contract)),
     ("POST", f"{V1}/contracts/<int:contract_id>/services"): Row(
         staff_in_scope(201), json=lambda w, c: {"item_code": "bp_check", "delivered_on": "2026-03-02",
                                                 "place": "clinic"},
@@ -323,7 +323,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", f"{V1}/residents/<int:resident_id>/programs"): Row(
         staff_in_scope(201), json=lambda w, c: {"program": "diabetes", "enrolled_on": "2026-02-01",
                                                 **_team_for(c, w)},
-        about=lambda b, w: b["resident_id"] == w.resident_a if "resident_id" in b else True, sees=STAFF_OWNERS),
+        about=lambda b, w: b["resident_id"] == w.resident_a, sees=STAFF_OWNERS),
     ("GET", f"{V1}/residents/<int:resident_id>/programs"): Row(
         staff_in_scope(), about=lambda b, w: w.enrolment in ids_of(b["items"]), sees=STAFF_OWNERS),
     ("PATCH", f"{V1}/programs/<int:enrolment_id>"): Row(
@@ -398,7 +398,7 @@ TABLE: dict[tuple[str, str], Row] = {
         about=lambda b, w: w.slot_today in {s["slot"]["id"] for s in b["sessions"]}, sees=frozenset({"doctor_team1"}),
         why="a doctor's own sessions: team 2's doctor gets their own (empty) agenda"),
     ("GET", f"{V1}/residents/<int:resident_id>/appointment-summary"): Row(
-        owner_or_staff_in_scope(), about=lambda b, w: b.get("resident_id", w.resident_a) == w.resident_a),
+        owner_or_staff_in_scope(), about=lambda b, w: b["resident_id"] == w.resident_a),
 
     # --- reminders (admin views) --------------------------------------------------------
     ("GET", f"{V1}/messages"): Row(
