@@ -52,7 +52,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter
     from app.errors import register_error_handlers
-    from app.extensions import api, jwt, limiter, migrate
+    from app.extensions import api, compress, jwt, limiter, migrate
     from services import models  # noqa: F401  (register every table)
     from services.core.crypto import PiiCipher
     from services.core.db import db, render_item
@@ -61,6 +61,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     migrate.init_app(app, db, render_as_batch=True, compare_type=True, render_item=render_item)
     jwt.init_app(app)
     limiter.init_app(app)
+    compress.init_app(app)
+    from services.sync.feed import install_change_tracking
+    install_change_tracking()
     app.extensions["pii_cipher"] = PiiCipher(app.config["PII_ENCRYPTION_KEY"])
     app.extensions["followup_rules"] = _followup_rules(app)
     app.extensions["settings"] = build_settings(app.config)

@@ -16,6 +16,7 @@ from services.access.wechat_login import WechatSettings
 from services.appointments.sessions import AppointmentSettings
 from services.contracts.lifecycle import ContractSettings
 from services.reminders.settings import ReminderSettings, parse_quiet_hours
+from services.sync.pull import SyncSettings
 
 DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
 DEV_JWT_SECRET_KEY = "dev-jwt-secret-key-do-not-use-in-production"
@@ -124,6 +125,17 @@ def load_config(instance_path: str) -> dict:
         "SLOT_MAX_REPEAT_WEEKS": _int("SLOT_MAX_REPEAT_WEEKS", 26),
         # How far ahead GET /round-points lists each point's round sessions.
         "ROUND_POINT_SCHEDULE_DAYS": _int("ROUND_POINT_SCHEDULE_DAYS", 14),
+        # Offline sync: the days of bookings a phone carries; whether it carries
+        # residents' phone numbers in full (a doctor calls a resident not at
+        # home; IDs are always masked); how long pushed records' UUIDs are
+        # remembered (a push retried within it is never stored twice).
+        "SYNC_APPOINTMENT_DAYS": _int("SYNC_APPOINTMENT_DAYS", 14),
+        "SYNC_FULL_PHONE": _bool("SYNC_FULL_PHONE", True),
+        "SYNC_RECEIPT_DAYS": _int("SYNC_RECEIPT_DAYS", 90),
+        # Only the routes that ask for it are compressed (the sync pull).
+        "COMPRESS_REGISTER": False,
+        "COMPRESS_ALGORITHM": ["gzip"],
+        "COMPRESS_MIMETYPES": ["application/json"],
         # JSON file overriding follow-up thresholds/intervals (services/followup/rules.py).
         "FOLLOWUP_RULES_FILE": _env("FOLLOWUP_RULES_FILE", None),
         # Reverse proxies in front of the app (for the client address in audit rows).
@@ -199,6 +211,7 @@ class Settings:
     wechat: WechatSettings
     team_capacity_per_doctor: int
     round_point_schedule_days: int
+    sync: SyncSettings
 
 
 def build_settings(c: Mapping) -> Settings:
@@ -227,6 +240,8 @@ def build_settings(c: Mapping) -> Settings:
                               c["WECHAT_TIMEOUT_SECONDS"]),
         team_capacity_per_doctor=c["TEAM_CAPACITY_PER_DOCTOR"],
         round_point_schedule_days=c["ROUND_POINT_SCHEDULE_DAYS"],
+        sync=SyncSettings(window_days=c["SYNC_APPOINTMENT_DAYS"], full_phone=c["SYNC_FULL_PHONE"],
+                          receipt_days=c["SYNC_RECEIPT_DAYS"]),
     )
 
 

@@ -1,6 +1,7 @@
 """Extension objects; bound to the app in create_app (db lives in services.core.db)."""
 from __future__ import annotations
 
+from flask_compress import Compress
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -26,3 +27,6 @@ jwt = JWTManager()
 # responses too and rewrite ours; app.errors sets Retry-After on each 429.
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
+# Only the routes decorated with `compress.compressed()` (the sync pull) are
+# compressed; COMPRESS_REGISTER is off in config.
+compress = Compress()

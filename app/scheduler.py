@@ -59,7 +59,7 @@ def run_housekeeping() -> None:
     from services.core.housekeeping import purge_expired_records
 
     with _app.app_context():
-        result = purge_expired_records()
+        result = purge_expired_records(_app.extensions["settings"].sync.receipt_days)
         db.session.commit()
         log.info("housekeeping done: %s", result)
 

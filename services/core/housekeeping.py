@@ -23,11 +23,11 @@ class HousekeepingResult:
     revoked_token_families: int = 0
 
 
-def purge_expired_records() -> HousekeepingResult:
+def purge_expired_records(sync_receipt_days: int = 90) -> HousekeepingResult:
     otp = db.session.execute(delete(OtpCode).where(OtpCode.created_at < clock.now() - OTP_RETENTION))
     return HousekeepingResult(
         revoked_tokens=tokens.purge_expired_revocations(),
-        idempotency_records=idempotency.purge_expired(),
+        idempotency_records=idempotency.purge_expired(dt.timedelta(days=sync_receipt_days)),
         otp_codes=otp.rowcount or 0,
         revoked_token_families=tokens.purge_expired_families(),
     )

@@ -35,14 +35,15 @@ class Claim:
     existing: IdempotencyRecord | None = None
 
 
-def find(actor: str, key: str) -> IdempotencyRecord | None:
+def find(actor: str, key: str, retention: dt.timedelta = RETENTION) -> IdempotencyRecord | None:
     return db.session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.actor == actor, IdempotencyRecord.key == key,
-                                        IdempotencyRecord.created_at > clock.now() - RETENTION)
+                                        IdempotencyRecord.created_at > clock.now() - retention)
     )
 
 
-def claim(actor: str, key: str, method: str, path: str, fingerprint: str) -> Claim:
+def claim(actor: str, key: str, method: str, path: str, fingerprint: str,
+          retention: dt.timedelta = RETENTION) -> Claim:
     """Claim (actor, key) and commit the claim, or return the record that holds it.
 
     Commits: the claim must be visible to every concurrent request before the work starts."""
@@ -50,7 +51,7 @@ def claim(actor: str, key: str, method: str, path: str, fingerprint: str) -> Cla
     # An expired record, or an in-progress claim a crash left behind, gives way.
     db.session.execute(delete(IdempotencyRecord).where(
         IdempotencyRecord.actor == actor, IdempotencyRecord.key == key,
-        (IdempotencyRecord.created_at <= now - RETENTION)
+        (IdempotencyRecord.created_at <= now - retention)
         | ((IdempotencyRecord.status_code == IN_PROGRESS) & (IdempotencyRecord.created_at <= now - STALE_CLAIM))))
     record = IdempotencyRecord(actor=actor, key=key, method=method, path=path, fingerprint=fingerprint,
                                status_code=IN_PROGRESS, response_body="", created_at=now)
@@ -59,9 +60,9 @@ def claim(actor: str, key: str, method: str, path: str, fingerprint: str) -> Cla
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
-        existing = find(actor, key)
+        existing = find(actor, key, retention)
         if existing is None:  # the holder released it between our insert and this read
-            return claim(actor, key, method, path, fingerprint)
+            return claim(actor, key, method, path, fingerprint, retention)
         return Claim(existing=existing)
     return Claim(record_id=record.id)
 
@@ -80,7 +81,15 @@ def release(record_id: int) -> None:
     db.session.commit()
 
 
-def purge_expired() -> int:
-    result = db.session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at <= clock.now() - RETENTION))
+# Pushed offline records (`method = SYNC_METHOD`) are remembered longer: a phone
+# may come back to signal days after a push whose answer it never got.
+SYNC_METHOD = "SYNC"
+SYNC_RETENTION = dt.timedelta(days=90)
+
+
+def purge_expired(sync_retention: dt.timedelta = SYNC_RETENTION) -> int:
+    now = clock.now()
+    result = db.session.execute(delete(IdempotencyRecord).where(
+        ((IdempotencyRecord.method != SYNC_METHOD) & (IdempotencyRecord.created_at <= now - RETENTION))
+        | (IdempotencyRecord.created_at <= now - max(sync_retention, RETENTION))))
     return result.rowcount or 0

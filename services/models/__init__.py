@@ -18,11 +18,12 @@ from services.models.reminder import LeaderLock, OutboxMessage, SmsOptOut, Wecha
 from services.models.resident import Resident, ResidentTag
 from services.models.scheduler import apscheduler_jobs
 from services.models.staff import LoginFailure, Staff
+from services.models.sync import SyncFeedEntry
 
 __all__ = [
     "LeaderLock", "OutboxMessage", "SmsOptOut", "WechatSubscription",
     "Appointment", "AppointmentEvent", "Slot",
     "AuditLog", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
     "PackageVersion", "ServiceDelivery", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",
-    "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RevokedTokenFamily", "RoundPoint", "Staff", "Team", "apscheduler_jobs",
+    "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RevokedTokenFamily", "RoundPoint", "Staff", "SyncFeedEntry", "Team", "apscheduler_jobs",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.core.clock import now
@@ -65,6 +65,9 @@ class Resident(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
+    # Moves on (in SQL, `version + 1`) with every change of the record: the
+    # `base_version` an offline edit is checked against.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     tag_rows: Mapped[list["ResidentTag"]] = relationship(
         cascade="all, delete-orphan", order_by="ResidentTag.tag", lazy="selectin"

@@ -341,6 +341,21 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", f"{V1}/worklist"): Row(
         staff_list(stranger=404), query=lambda w: {"team_id": w.team_a, "due_before": "2026-12-31"},
         about=has_resident_a, sees=STAFF_OWNERS),
+    # --- offline sync ----------------------------------------------------------------------
+    ("GET", f"{V1}/sync/pull"): Row(
+        staff_list(stranger=404), query=lambda w: {"team_id": w.team_a},
+        about=lambda b, w: any(c["type"] == "resident" and c["id"] == w.resident_a and not c["deleted"]
+                               for c in b["changes"]), sees=STAFF_OWNERS),
+    ("POST", f"{V1}/sync/push"): Row(
+        (401, 403, 403, 200, 200, 200, 200),
+        json=lambda w, c: {"records": [{
+            "uuid": "9b2f4c1e-0d7a-4e5b-8c3f-1a2b3c4d5e6f", "type": "followup",
+            "client_time": "2026-03-02T09:40:00+08:00",
+            "data": {"resident_id": w.resident_a, "program": "hypertension", "visit_date": "2026-03-02",
+                     "visit_mode": "home", "sbp": 128, "dbp": 78}}]},
+        about=lambda b, w: b["results"][0]["status"] == "created" and b["results"][0]["result"][
+            "resident_id"] == w.resident_a, sees=STAFF_OWNERS,
+        why="a push is answered 200 record by record: a stranger's record is rejected OUT_OF_SCOPE"),
     ("POST", f"{V1}/referrals"): Row(
         staff_in_scope(201),
         json=lambda w, c: {"resident_id": w.resident_a, "to_institution_id": w.county, "reason": "血压控制不满意"},
