@@ -53,6 +53,7 @@ from services.models.contract import LIVE_CONTRACT_STATUSES
 from services.models.sync import SHARED_TEAM
 
 _TOUCHED = "sync_touched"
+_KNOWN = "sync_known"
 _WRITING = "sync_writing"
 # A session's changes that bookings on it must show.
 _SLOT_FIELDS = ("starts_at", "ends_at", "status", "staff_id", "round_point_id", "title", "kind")
@@ -103,16 +104,20 @@ def _note_touched(session: Session, _flush_context) -> None:
     for obj in itertools.chain(session.new, session.dirty, session.deleted):
         if isinstance(obj, Resident):
             touched.add(("resident", obj.id))
+            if obj in session.new or obj in session.deleted:
+                touched.add(("member", obj.id))
         elif isinstance(obj, ResidentTag):
             touched.add(("resident", obj.resident_id))
         elif isinstance(obj, ProgramEnrolment):
             touched.add(("enrolment", obj.id))
+            _know(session, "enrolment", obj)
             if _joins_or_leaves(session, obj, ("status", "team_id", "resident_id")):
                 touched.add(("member", obj.resident_id))
         elif isinstance(obj, FollowUp):
             touched.add(("enrolment", obj.enrolment_id))
         elif isinstance(obj, Contract):
             touched.add(("contract", obj.id))
+            _know(session, "contract", obj)
             if _joins_or_leaves(session, obj, ("status", "team_id", "resident_id")):
                 touched.add(("member", obj.resident_id))
         elif isinstance(obj, ContractEntitlement | ContractPackage | ServiceDelivery):
@@ -127,8 +132,30 @@ def _note_touched(session: Session, _flush_context) -> None:
             touched.add(("catalog", obj.id))
 
 
+def _live_teams(obj) -> set[int]:
+    """The teams that hold an enrolment or a contract: its team while it is active."""
+    return {obj.team_id} if obj.status == "active" else set()
+
+
+def _know(session: Session, kind: str, obj) -> None:
+    """Remember an enrolment's or contract's teams before this transaction, where the
+    flush shows them (new: none; unchanged team and status: as now), so writing the
+    feed needs no lookups for it."""
+    known = session.info.setdefault(_KNOWN, {})
+    key = (kind, obj.id)
+    if key in known:
+        return
+    if obj in session.new:
+        known[key] = (obj, frozenset())
+    elif obj in session.deleted or _changed(obj, ("status", "team_id", "resident_id")):
+        known[key] = (obj, None)
+    else:
+        known[key] = (obj, frozenset(_live_teams(obj)))
+
+
 def _forget(session: Session) -> None:
     session.info.pop(_TOUCHED, None)
+    session.info.pop(_KNOWN, None)
 
 
 def _write_feed(session: Session) -> None:
@@ -139,8 +166,9 @@ def _write_feed(session: Session) -> None:
         if session.new or session.dirty or session.deleted:
             session.flush()  # commit() flushes after this hook: the flush's changes must be seen now
         touched = session.info.pop(_TOUCHED, set())
+        known = session.info.pop(_KNOWN, {})
         if touched:
-            write_changes(session, touched)
+            write_changes(session, touched, known)
     finally:
         session.info.pop(_WRITING, None)
 
@@ -152,7 +180,8 @@ def _ids(touched, kind: str) -> list[int]:
 
 
 def _holders(session: Session, touched: set[tuple[str, int]]):
-    """{(kind, id): (resident_id, {team ids that should hold it}, membership_only)}."""
+    """{(kind, id): (resident_id, {team ids that should hold it} or None for "those
+    holding it now", membership_only)}."""
     slot_ids = _ids(touched, "slot")
     if slot_ids:
         touched |= {("appointment", i) for i in session.scalars(
@@ -160,7 +189,9 @@ def _holders(session: Session, touched: set[tuple[str, int]]):
     wanted: dict[tuple[str, int], tuple[int | None, set[int], bool]] = {}
 
     self_ids, member_ids = set(_ids(touched, "resident")), set(_ids(touched, "member"))
-    resident_ids = sorted(self_ids | member_ids)
+    for rid in self_ids - member_ids:  # the record changed, the panels did not: the teams holding it
+        wanted[("resident", rid)] = (rid, None, False)
+    resident_ids = sorted(member_ids)
     if resident_ids:
         panel: dict[int, set[int]] = defaultdict(set)
         for rid, team in session.execute(
@@ -225,23 +256,36 @@ def _position_values(session: Session) -> dict:
     return {"version": top, "xid": literal(0)}
 
 
-def write_changes(session: Session, touched: set[tuple[str, int]]) -> None:
-    wanted = _holders(session, set(touched))
-    if not wanted:
-        return
+def write_changes(session: Session, touched: set[tuple[str, int]], known: dict | None = None) -> None:
+    upserts: list[dict] = []
+    tombstones: list[int] = []
+    rest = set()
+    for key in touched:
+        obj, held_before = (known or {}).get(key, (None, None))
+        if held_before is None:
+            rest.add(key)
+            continue
+        teams = set() if inspect(obj).was_deleted else _live_teams(obj)
+        if held_before - teams:
+            rest.add(key)  # it leaves a team: its rows are looked up for the tombstones
+            continue
+        upserts.extend({"team_id": t, "kind": key[0], "entity_id": key[1], "resident_id": obj.resident_id}
+                       for t in sorted(teams))
+    wanted = _holders(session, rest) if rest else {}
     held: dict[tuple[str, int], dict[int, tuple[int, bool]]] = defaultdict(dict)
     by_kind: dict[str, list[int]] = defaultdict(list)
     for kind, eid in wanted:
         by_kind[kind].append(eid)
     clauses = [and_(SyncFeedEntry.kind == kind, SyncFeedEntry.entity_id.in_(ids)) for kind, ids in by_kind.items()]
-    for row in session.execute(select(SyncFeedEntry.id, SyncFeedEntry.kind, SyncFeedEntry.entity_id,
-                                      SyncFeedEntry.team_id, SyncFeedEntry.deleted).where(or_(*clauses))):
-        held[(row.kind, row.entity_id)][row.team_id] = (row.id, row.deleted)
+    if clauses:
+        for row in session.execute(select(SyncFeedEntry.id, SyncFeedEntry.kind, SyncFeedEntry.entity_id,
+                                          SyncFeedEntry.team_id, SyncFeedEntry.deleted).where(or_(*clauses))):
+            held[(row.kind, row.entity_id)][row.team_id] = (row.id, row.deleted)
 
-    upserts: list[dict] = []
-    tombstones: list[int] = []
     for (kind, eid), (resident_id, teams, membership_only) in sorted(wanted.items()):
         have = held.get((kind, eid), {})
+        if teams is None:
+            teams = {team for team, (_row, deleted) in have.items() if not deleted}
         for team in sorted(teams):
             if membership_only and team in have and not have[team][1]:
                 continue  # still in the panel, and the record itself did not change

@@ -17,7 +17,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from services.access.scope import Scope, resident_visible
@@ -79,26 +80,26 @@ def _replay(uuid: str, existing) -> dict:
 def _claim(actor: str, key: str, record: dict, fingerprint: str, retention: dt.timedelta):
     """Our claim on the UUID, inserted in the record's own transaction; or the
     earlier answer. A push of the same UUID racing ours waits on the unique
-    index until ours commits (then finds our answer) or rolls back (then
-    claims it itself)."""
+    key until ours commits (then finds our answer) or rolls back (then claims
+    it itself)."""
+    dialect = db.session.get_bind().dialect.name
+    table = IdempotencyRecord.__table__
     for _ in range(3):
+        insert = (postgresql if dialect == "postgresql" else sqlite).insert(table).values(
+            actor=actor, key=key, method=idempotency.SYNC_METHOD, path=f"/sync/push#{record['type']}",
+            fingerprint=fingerprint, status_code=200, response_body="", created_at=clock.now())
+        claim_id = db.session.scalar(insert.on_conflict_do_nothing(index_elements=["actor", "key"])
+                                     .returning(table.c.id))
+        if claim_id is not None:
+            return claim_id, None
         existing = idempotency.find(actor, key, retention)
+        db.session.rollback()
         if existing is not None:
             return None, existing
-        claim = IdempotencyRecord(actor=actor, key=key, method=idempotency.SYNC_METHOD,
-                                  path=f"/sync/push#{record['type']}", fingerprint=fingerprint,
-                                  status_code=200, response_body="", created_at=clock.now())
-        db.session.add(claim)
-        try:
-            db.session.flush()
-            return claim, None
-        except IntegrityError:
-            db.session.rollback()
-            if idempotency.find(actor, key, retention) is None:  # an expired receipt: it gives way
-                db.session.execute(delete(IdempotencyRecord).where(
-                    IdempotencyRecord.actor == actor, IdempotencyRecord.key == key,
-                    IdempotencyRecord.created_at <= clock.now() - retention))
-                db.session.commit()
+        db.session.execute(delete(IdempotencyRecord).where(  # an expired receipt gives way
+            IdempotencyRecord.actor == actor, IdempotencyRecord.key == key,
+            IdempotencyRecord.created_at <= clock.now() - retention))
+        db.session.commit()
     raise Conflict("相同 UUID 的记录正在处理，请稍后重试", code="IN_PROGRESS")
 
 
@@ -111,13 +112,13 @@ def _push_one(record: dict, handler: Handler, ctx: PushContext) -> dict:
     except DomainError as error:
         return _rejected(uuid, error)
     if existing is not None:
-        db.session.rollback()
         if existing.fingerprint != fingerprint:
             return _rejected(uuid, ValidationFailed.field("uuid", "该 UUID 已用于另一条不同的记录", code="UUID_REUSED"))
         return _replay(uuid, existing)
     try:
         status, result = handler(record)
-        claim.response_body = json.dumps({"status": status, "result": result}, ensure_ascii=False, default=str)
+        db.session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == claim).values(
+            response_body=json.dumps({"status": status, "result": result}, ensure_ascii=False, default=str)))
         db.session.commit()
         return {"uuid": uuid, "status": status, "result": result}
     except DomainError as error:
