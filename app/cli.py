@@ -37,6 +37,24 @@ def demo_seed() -> None:
     click.echo(f"演示出诊时段 / demo sessions for the next two weeks created this run: {sessions}")
 
 
+sync_cli = AppGroup("sync", help="巡诊离线同步")
+
+
+@sync_cli.command("rebuild")
+def sync_rebuild() -> None:
+    """Write the sync feed again from the tables (after a bulk load or a restore);
+    every phone then pulls from scratch."""
+    from sqlalchemy import func, select
+
+    from services.core.db import db
+    from services.models import SyncFeedEntry
+    from services.sync import rebuild
+
+    rebuild(db.session)
+    db.session.commit()
+    click.echo(f"同步变更表已重建 / sync feed rebuilt: {db.session.scalar(select(func.count(SyncFeedEntry.id)))} rows")
+
+
 scheduler_cli = AppGroup("scheduler", help="定时任务（APScheduler）")
 
 
@@ -197,3 +215,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sms_cli)
     app.cli.add_command(catalog_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(sync_cli)

@@ -149,8 +149,10 @@ def test_first_pull_carries_the_team_panel_and_nothing_else(client, rounds):
 def test_empty_delta_returns_no_changes_and_the_same_cursor(client, rounds):
     headers = rounds.extra["doctor"]
     _, cursor, _ = pull_all(client, headers)
+    audited = count(AuditLog)
     body = _ok(client.get(PULL, headers=headers, query_string={"cursor": cursor}))
     assert body == {"changes": [], "cursor": cursor, "has_more": False}
+    assert count(AuditLog) == audited  # it showed nobody's record
 
 
 def test_pull_is_gzip_compressed_when_asked(client, rounds):
@@ -457,3 +459,12 @@ def test_a_uuid_reused_for_another_record_is_refused(client, rounds):
     result = _ok(client.post(PUSH, headers=headers, json={"records": [other]}))["results"][0]
     assert (result["status"], result["code"]) == ("rejected", "UUID_REUSED")
     assert count(FollowUp) == 1
+
+
+def test_rebuilding_the_feed_gives_phones_the_same_panel(app, client, rounds):
+    headers = rounds.extra["doctor"]
+    before = holdings(pull_all(client, headers)[0])
+    result = app.test_cli_runner().invoke(args=["sync", "rebuild"])
+    assert result.exit_code == 0 and "rows" in result.output
+    after = holdings(pull_all(client, headers)[0])
+    assert {k: c["data"] for k, c in after.items()} == {k: c["data"] for k, c in before.items()}
