@@ -17,7 +17,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.core.db import db
 
-FEED_KINDS = ("resident", "enrolment", "appointment", "contract", "round_point")
 # team_id of rows every team reads (round points are filtered by institution at pull time).
 SHARED_TEAM = 0
 

@@ -204,25 +204,15 @@ def _holders(session: Session, touched: set[tuple[str, int]]):
         for rid in resident_ids:
             wanted[("resident", rid)] = (rid, panel[rid] if rid in existing else set(), rid not in self_ids)
 
-    enrolment_ids = _ids(touched, "enrolment")
-    if enrolment_ids:
-        rows = {r.id: r for r in session.execute(select(
-            ProgramEnrolment.id, ProgramEnrolment.resident_id, ProgramEnrolment.team_id, ProgramEnrolment.status)
-            .where(ProgramEnrolment.id.in_(enrolment_ids)))}
-        for eid in enrolment_ids:
-            r = rows.get(eid)
-            wanted[("enrolment", eid)] = (r.resident_id if r else None,
-                                          {r.team_id} if r and r.status == "active" else set(), False)
-
-    contract_ids = _ids(touched, "contract")
-    if contract_ids:
-        rows = {r.id: r for r in session.execute(select(
-            Contract.id, Contract.resident_id, Contract.team_id, Contract.status)
-            .where(Contract.id.in_(contract_ids)))}
-        for cid in contract_ids:
-            r = rows.get(cid)
-            wanted[("contract", cid)] = (r.resident_id if r else None,
-                                         {r.team_id} if r and r.status == "active" else set(), False)
+    for kind, model in (("enrolment", ProgramEnrolment), ("contract", Contract)):
+        ids = _ids(touched, kind)
+        if not ids:
+            continue
+        rows = {r.id: r for r in session.execute(
+            select(model.id, model.resident_id, model.team_id, model.status).where(model.id.in_(ids)))}
+        for i in ids:
+            r = rows.get(i)
+            wanted[(kind, i)] = (r.resident_id if r else None, _live_teams(r) if r else set(), False)
 
     appointment_ids = _ids(touched, "appointment")
     if appointment_ids:
