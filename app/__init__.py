@@ -68,6 +68,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.extensions["followup_rules"] = _followup_rules(app)
     app.extensions["settings"] = build_settings(app.config)
     from app import auth  # noqa: F401  (JWT loaders)
+    _install_principal_cache(app)
 
     if not os.environ.get("SWAGGER_UI_URL") and _swagger_ui_path():
         app.config["OPENAPI_SWAGGER_UI_URL"] = "/api/swagger-ui/"
@@ -96,6 +97,17 @@ _API_DESCRIPTION = (
     "列表统一返回 `{items, page, page_size, total}`。"
     "身份证号与手机号默认脱敏，查看原文须调用 reveal 接口并记入审计日志。"
 )
+
+
+def _install_principal_cache(app: Flask) -> None:
+    """Who each token speaks for, remembered per process (services/access/principals.py)."""
+    from flask import current_app, has_app_context
+
+    from services.access.principals import PrincipalCache, install_invalidation
+
+    ttl = min(app.config["AUTH_CACHE_SECONDS"], app.config["JWT_ACCESS_MINUTES"] * 30)
+    app.extensions["principal_cache"] = PrincipalCache(ttl)
+    install_invalidation(lambda: current_app.extensions.get("principal_cache") if has_app_context() else None)
 
 
 def _followup_rules(app: Flask):

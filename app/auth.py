@@ -1,10 +1,13 @@
 """Who is calling: JWT identities, role checks and the caller's scope.
 
-Identities are "staff:<id>" or "resident:<id>"; the role travels as a claim
-but is re-read from the database on every request, so a deactivated account
-loses access at once. Each sign-in is a token family (the `fam` claim, kept
-through every refresh-token rotation; see services/access/tokens.py): a
-revoked family refuses all of its tokens.
+Identities are "staff:<id>" or "resident:<id>"; the role travels as a claim.
+Whether the account is still active, the token and its sign-in unrevoked, and
+the staff member's scope are one lookup per token, cached for a few seconds
+(services/access/principals.py): a change made in this process is seen at
+once, one made in another worker within AUTH_CACHE_SECONDS, far inside an
+access token's lifetime. Each sign-in is a token family (the `fam` claim,
+kept through every refresh-token rotation; see services/access/tokens.py): a
+revoked family refuses all of its tokens. Refresh tokens are never cached.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
     decode_token,
+    get_jwt,
     get_jwt_identity,
     verify_jwt_in_request,
 )
@@ -27,13 +31,11 @@ from app.config import Settings
 from app.errors import error_response
 from app.extensions import jwt
 from services.access import tokens
-from services.access.scope import Scope, scope_for_resident, scope_for_staff
-from services.access.staff_login import get_active_staff
+from services.access.principals import Principal, PrincipalCache, principal_for
+from services.access.scope import Scope
 from services.core.audit import RequestContext
 from services.core.crypto import PiiCipher
-from services.core.db import db
 from services.core.errors import Forbidden, Unauthorized
-from services.models import Resident
 
 BEARER = {"security": [{"bearerAuth": []}]}
 
@@ -41,8 +43,6 @@ BEARER = {"security": [{"bearerAuth": []}]}
 @dataclass
 class Actor:
     scope: Scope
-    staff: object | None = None
-    resident: Resident | None = None
 
     @property
     def role(self) -> str:
@@ -68,21 +68,39 @@ def token_lifetime() -> dt.timedelta:
     return max(c["JWT_ACCESS_TOKEN_EXPIRES"], c["JWT_REFRESH_TOKEN_EXPIRES"])
 
 
-def _load_actor(identity: str) -> Actor:
-    kind, _, raw_id = (identity or "").partition(":")
-    if not raw_id.isdigit():
+def principal_cache() -> PrincipalCache | None:
+    return current_app.extensions.get("principal_cache")
+
+
+def _principal(payload: dict) -> Principal:
+    """The one (cached) lookup behind a decoded token, remembered for the request."""
+    # Per request (not on g: an app context may outlive a request, as in tests).
+    known = request.environ.setdefault("fdoc.principals", {})
+    jti = payload.get("jti")
+    if jti in known:
+        return known[jti]
+    kind, _, raw_id = str(payload.get("sub") or "").partition(":")
+    if not raw_id.isdigit() or kind not in ("staff", "resident"):
         raise Unauthorized("登录凭证无效", code="TOKEN_INVALID")
-    if kind == "staff":
-        staff = get_active_staff(int(raw_id))
-        if staff is None:
-            raise Unauthorized("账号不存在或已停用", code="TOKEN_INVALID")
-        return Actor(scope=scope_for_staff(staff), staff=staff)
-    if kind == "resident":
-        resident = db.session.get(Resident, int(raw_id))
-        if resident is None:
-            raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
-        return Actor(scope=scope_for_resident(resident), resident=resident)
-    raise Unauthorized("登录凭证无效", code="TOKEN_INVALID")
+    if payload.get("type") == "refresh":
+        # Never cached; revocation was checked by the blocklist loader (a used
+        # refresh token must reach POST /auth/refresh to be seen as reused).
+        principal = principal_for(kind, int(raw_id), None, None, None)
+    else:
+        principal = principal_for(kind, int(raw_id), jti, payload.get(tokens.FAMILY_CLAIM), principal_cache())
+    known[jti] = principal
+    return principal
+
+
+def _load_actor(payload: dict) -> Actor:
+    principal = _principal(payload)
+    if principal.scope is not None:
+        return Actor(scope=principal.scope)
+    if principal.refusal == "revoked":
+        raise Unauthorized("登录凭证已注销，请重新登录", code="TOKEN_REVOKED")
+    if principal.refusal == "missing":
+        raise Unauthorized("居民账号不存在", code="TOKEN_INVALID")
+    raise Unauthorized("账号不存在或已停用", code="TOKEN_INVALID")
 
 
 def current_actor() -> Actor:
@@ -96,7 +114,7 @@ def login_required(*roles: str, refresh: bool = False):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
             verify_jwt_in_request(refresh=refresh)
-            actor = _load_actor(get_jwt_identity())
+            actor = _load_actor(get_jwt())
             if roles and actor.role not in roles:
                 raise Forbidden()
             g.actor = actor
@@ -115,10 +133,9 @@ def login_required(*roles: str, refresh: bool = False):
 def optional_actor() -> Actor | None:
     """The caller if the request carries a valid token, else None (public endpoints)."""
     verify_jwt_in_request(optional=True)
-    identity = get_jwt_identity()
-    if not identity:
+    if not get_jwt_identity():
         return None
-    g.actor = _load_actor(identity)
+    g.actor = _load_actor(get_jwt())
     return g.actor
 
 
@@ -163,7 +180,8 @@ def _is_revoked(_header, payload) -> bool:
         # let through to it (unless its family is revoked already) so that the
         # endpoint sees the reuse, revokes the family and answers TOKEN_REUSED.
         return tokens.is_family_revoked(tokens.family_of(payload))
-    return tokens.is_revoked(payload["jti"], payload.get(tokens.FAMILY_CLAIM))
+    # An access token: the revocation check is part of the one cached lookup.
+    return _principal(payload).refusal == "revoked"
 
 
 @jwt.unauthorized_loader

@@ -96,6 +96,9 @@ def load_config(instance_path: str) -> dict:
         # Tokens.
         "JWT_ACCESS_MINUTES": _int("JWT_ACCESS_MINUTES", 15),
         "JWT_REFRESH_DAYS": _int("JWT_REFRESH_DAYS", 30),
+        # How long a worker remembers who a token speaks for (active, unrevoked,
+        # scope); 0 looks it up on every request. Capped at half an access token's life.
+        "AUTH_CACHE_SECONDS": _int("AUTH_CACHE_SECONDS", 30),
         # Staff password lockout: N failures within the window lock for M minutes.
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_FAILURE_WINDOW_MINUTES": _int("LOGIN_FAILURE_WINDOW_MINUTES", 15),

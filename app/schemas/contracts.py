@@ -188,6 +188,9 @@ class EventSchema(ma.Schema):
     reason = fields.String(allow_none=True)
 
 
+_LOCAL_DT = LocalDateTime()  # built once, not per row
+
+
 class ContractSchema(ma.Schema):
     class Meta:
         ordered = True
@@ -208,7 +211,7 @@ class ContractSchema(ma.Schema):
                                         "self_pay_fen": c.self_pay_fen})
     payment = fields.Function(lambda c: None if c.paid_at is None else {
         "amount_fen": c.payment_amount_fen, "method": c.payment_method, "receipt_no": c.receipt_no,
-        "paid_at": LocalDateTime()._serialize(c.paid_at, None, None)})
+        "paid_at": _LOCAL_DT._serialize(c.paid_at, None, None)})
     entitlements = fields.List(fields.Nested(EntitlementSchema))
     fulfilment_rate = fields.Function(lambda c: fulfilment_rate(c),
                                       metadata={"description": "履约率 = 已提供次数 ÷ 承诺次数"})

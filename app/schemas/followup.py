@@ -123,6 +123,10 @@ class AssessmentSchema(ma.Schema):
     rules_version = fields.String()
 
 
+# Built once: a schema per row would cost more than the row.
+_ASSESSMENT = AssessmentSchema()
+
+
 class FollowUpSchema(ma.Schema):
     class Meta:
         ordered = True
@@ -144,7 +148,7 @@ class FollowUpSchema(ma.Schema):
     risk_level = Int(allow_none=True)
     insight = fields.String(allow_none=True)
     details = fields.Dict()
-    assessment = fields.Function(lambda f: AssessmentSchema().dump({
+    assessment = fields.Function(lambda f: _ASSESSMENT.dump({
         "classification": f.classification, "next_due_date": f.next_due_date, "referral": f.referral,
         "reasons": f.reasons, "rules_version": f.rules_version}))
     clinician_next_due_date = Date(allow_none=True)

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, false, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from services.access.scope import Scope, institution_subtree, team_for_staff
 from services.core import clock
@@ -162,7 +162,7 @@ class SlotFilters:
 def slots_query(f: SlotFilters) -> Select:
     start, end = clock.day_bounds(f.date_from, f.date_to)
     stmt = (select(Slot).where(Slot.starts_at >= start, Slot.starts_at < end)
-            .options(selectinload(Slot.team), selectinload(Slot.staff), selectinload(Slot.round_point))
+            .options(joinedload(Slot.team), joinedload(Slot.staff), joinedload(Slot.round_point))
             .order_by(Slot.starts_at, Slot.id))
     if f.team_id is not None:
         stmt = stmt.where(Slot.team_id == f.team_id)

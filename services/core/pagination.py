@@ -27,8 +27,16 @@ class Page:
 
 
 def paginate(stmt: Select, page: int, page_size: int) -> Page:
-    total = db.session.scalar(
-        select(func.count()).select_from(stmt.order_by(None).subquery())
-    ) or 0
-    rows = db.session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)).all()
-    return Page(items=list(rows), page=page, page_size=page_size, total=total)
+    """The page's rows, then the total: counted in SQL only when the page does not
+    tell it (a full page, or an empty one past the first). A short page ends the
+    list, so the total is the rows before it plus its own."""
+    offset = (page - 1) * page_size
+    # unique(): a page may eager-load a collection in the same statement (joinedload).
+    rows = list(db.session.scalars(stmt.limit(page_size).offset(offset)).unique().all())
+    if 0 < len(rows) < page_size or (page == 1 and not rows):
+        total = offset + len(rows)
+    else:
+        total = db.session.scalar(
+            select(func.count()).select_from(stmt.order_by(None).subquery())
+        ) or 0
+    return Page(items=rows, page=page, page_size=page_size, total=total)

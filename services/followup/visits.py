@@ -9,6 +9,7 @@ worklist through the (team_id, status, next_due_date) index.
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from services.access.scope import Scope
 from services.core import audit, clock
@@ -44,12 +45,30 @@ def _assessment_of(row: FollowUp) -> Assessment:
                       referral=row.referral, reasons=tuple(row.reasons or ()), rules_version=row.rules_version)
 
 
+def _history_needed(enrolment_id: int, visit_date) -> list[FollowUp]:
+    """What the rules read of the history, newest first, in one statement: the latest
+    earlier visit (whose plan is in force) and the latest earlier valid one (reached
+    and classified: the rules compare with it), one row when they are the same. Two
+    LIMIT 1 probes of the (enrolment_id, visit_date) index: the cost does not grow
+    with the number of earlier visits."""
+    def latest(*conditions):
+        return (select(FollowUp.id).where(FollowUp.enrolment_id == enrolment_id, FollowUp.visit_date <= visit_date,
+                                          *conditions)
+                .order_by(FollowUp.visit_date.desc(), FollowUp.id.desc()).limit(1).scalar_subquery())
+
+    valid = latest(FollowUp.not_reached.is_(False), FollowUp.classification.is_not(None))
+    return list(db.session.scalars(
+        select(FollowUp).where(FollowUp.id.in_([latest(), valid]))
+        .order_by(FollowUp.visit_date.desc(), FollowUp.id.desc())))
+
+
 def record_followup(data: dict, scope: Scope, rules: RulesConfig,
                     ctx: audit.RequestContext | None = None) -> FollowUp:
     resident = get_visible_resident(data["resident_id"], scope)
     enrolment = db.session.scalar(select(ProgramEnrolment).where(
         ProgramEnrolment.resident_id == resident.id, ProgramEnrolment.program == data["program"],
-        ProgramEnrolment.status == "active").with_for_update(of=ProgramEnrolment))
+        ProgramEnrolment.status == "active").with_for_update(of=ProgramEnrolment)
+        .options(lazyload(ProgramEnrolment.resident)))  # the resident is loaded already
     if enrolment is None:
         raise ValidationFailed.field("program", "该居民未纳入此项目管理，请先登记纳入管理", code="NOT_ENROLLED")
     today = clock.today()
@@ -62,9 +81,7 @@ def record_followup(data: dict, scope: Scope, rules: RulesConfig,
                   symptoms=frozenset(data.get("symptoms") or ()),
                   **{k: data.get(k) for k in VISIT_COLUMNS},
                   **{flag: bool(data.get(flag)) for flag in VISIT_FLAGS})
-    earlier = db.session.scalars(
-        select(FollowUp).where(FollowUp.enrolment_id == enrolment.id, FollowUp.visit_date <= visit.visit_date)
-        .order_by(FollowUp.visit_date.desc(), FollowUp.id.desc())).all()
+    earlier = _history_needed(enrolment.id, visit.visit_date)
     previous = [(_visit_from_row(r), _assessment_of(r)) for r in earlier]
     current_due = earlier[0].next_due_date if earlier else enrolment.system_due_date
     assessment = assess_visit(visit, previous, age_on(resident.birth_date, visit.visit_date), rules, current_due)

@@ -65,7 +65,8 @@ def worklist_query(f: WorklistFilters) -> Select:
     pending urgent referral whose follow-up is later. Reads the team's active
     enrolments through the (team_id, status, next_due_date) index and filters
     them by date there (the OR with the urgent section keeps the date out of
-    the index condition); residents are fetched by primary key."""
+    the index condition); residents are fetched by primary key, in the same
+    statement (their tags, which the list does not show, are not read)."""
     horizon = f.horizon
     due_window = ProgramEnrolment.next_due_date <= horizon
     if f.status == "overdue":
@@ -77,7 +78,7 @@ def worklist_query(f: WorklistFilters) -> Select:
     stmt = (select(ProgramEnrolment).join(Resident, Resident.id == ProgramEnrolment.resident_id)
             .where(ProgramEnrolment.team_id == f.team_id, ProgramEnrolment.status == "active",
                    due_window | (urgent_pending if f.status is None else false()))
-            .options(contains_eager(ProgramEnrolment.resident))
+            .options(contains_eager(ProgramEnrolment.resident).lazyload(Resident.tag_rows))
             .order_by(section, ProgramEnrolment.next_due_date, ProgramEnrolment.id))
     if f.program:
         stmt = stmt.where(ProgramEnrolment.program == f.program)

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import joinedload, lazyload
 
 from services.access.scope import Scope, institution_visible, resident_visible
 from services.core import audit, clock
@@ -77,7 +78,9 @@ def view(resident: Resident, cipher: PiiCipher, today: dt.date | None = None) ->
 
 def get_visible_resident(resident_id: int, scope: Scope) -> Resident:
     """The resident, or 404 when absent or outside the caller's scope (never which)."""
-    return one_or_404(select(Resident).where(Resident.id == resident_id, resident_visible(scope)),
+    # Tags are read only if the caller shows them (most writes never do).
+    return one_or_404(select(Resident).where(Resident.id == resident_id, resident_visible(scope))
+                      .options(lazyload(Resident.tag_rows)),
                       NotFound("居民不存在", code="RESIDENT_NOT_FOUND"))
 
 
@@ -279,7 +282,9 @@ def search_residents(scope: Scope, cipher: PiiCipher, *, q: str | None = None,
     `q` matches part of the name or of the phone number; a `q` that is a
     whole ID number, or `id_number`, matches exactly through the keyed hash.
     """
-    stmt = select(Resident).where(resident_visible(scope)).order_by(Resident.id.desc())
+    # Tags in the same statement as the page's rows (the list shows them).
+    stmt = (select(Resident).where(resident_visible(scope)).options(joinedload(Resident.tag_rows))
+            .order_by(Resident.id.desc()))
     if q:
         q = q.strip()
         conds = [Resident.name.contains(q, autoescape=True)]
