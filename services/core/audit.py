@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, insert, or_, select
 
 from services.access.scope import Scope
 from services.core import clock
@@ -22,11 +22,10 @@ class RequestContext:
     request_id: str | None = None
 
 
-def record(scope: Scope | None, action: str, *, resident: Resident | None = None,
-           ctx: RequestContext | None = None, actor_name: str | None = None,
-           detail: dict | None = None) -> AuditLog:
+def _row(scope: Scope | None, action: str, resident: Resident | None, ctx: RequestContext | None,
+         actor_name: str | None, detail: dict | None) -> dict:
     ctx = ctx or RequestContext()
-    row = AuditLog(
+    return dict(
         at=clock.now(),
         actor_type=scope.kind if scope else "system",
         actor_id=scope.actor_id if scope else None,
@@ -40,13 +39,28 @@ def record(scope: Scope | None, action: str, *, resident: Resident | None = None
         request_id=ctx.request_id,
         detail=detail,
     )
+
+
+def record(scope: Scope | None, action: str, *, resident: Resident | None = None,
+           ctx: RequestContext | None = None, actor_name: str | None = None,
+           detail: dict | None = None) -> AuditLog:
+    row = AuditLog(**_row(scope, action, resident, ctx, actor_name, detail))
     db.session.add(row)
     return row
 
 
+_INSERT = insert(AuditLog.__table__)  # Core: no ORM bulk path for one row
+
+
+def _insert(values: dict) -> None:
+    """A read's audit row: one INSERT in the request's own transaction, sent now
+    (no unit of work, no RETURNING), committed or rolled back with the request."""
+    db.session.connection().execute(_INSERT, values)
+
+
 def record_read(scope: Scope, ctx: RequestContext | None, what: str | None = None, *,
                 resident: Resident | None = None, listed: Iterable[int] | None = None,
-                detail: dict | None = None) -> AuditLog | None:
+                detail: dict | None = None) -> None:
     """The one audit call for reads, lists and single records alike.
 
     One resident's record is a `read` row about that resident (`what` names the
@@ -56,12 +70,13 @@ def record_read(scope: Scope, ctx: RequestContext | None, what: str | None = Non
     """
     if listed is None:
         extra = {"record": what, **(detail or {})} if what else detail
-        return record(scope, "read", resident=resident, ctx=ctx, detail=extra)
+        _insert(_row(scope, "read", resident, ctx, None, extra))
+        return
     if not scope.is_staff:
-        return None
+        return
     ids = list(listed)
     head = {"list": what} if what else {}
-    return record(scope, "search", ctx=ctx, detail={**head, **(detail or {}), "resident_ids": ids})
+    _insert(_row(scope, "search", None, ctx, None, {**head, **(detail or {}), "resident_ids": ids}))
 
 
 def audit_query(scope: Scope, *, resident_id: int | None = None, action: str | None = None,

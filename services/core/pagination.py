@@ -26,17 +26,25 @@ class Page:
                 "page_size": self.page_size, "total": self.total}
 
 
-def paginate(stmt: Select, page: int, page_size: int) -> Page:
+def paginate(stmt: Select, page: int, page_size: int, *, rows: bool = False, params: dict | None = None) -> Page:
     """The page's rows, then the total: counted in SQL only when the page does not
     tell it (a full page, or an empty one past the first). A short page ends the
-    list, so the total is the rows before it plus its own."""
+    list, so the total is the rows before it plus its own.
+
+    `rows=True`: `stmt` selects columns, not entities; the page holds its Row
+    tuples, read on the session's connection without the ORM (hot lists).
+    `params`: values for the statement's bound parameters (a statement built once)."""
     offset = (page - 1) * page_size
-    # unique(): a page may eager-load a collection in the same statement (joinedload).
-    rows = list(db.session.scalars(stmt.limit(page_size).offset(offset)).unique().all())
-    if 0 < len(rows) < page_size or (page == 1 and not rows):
-        total = offset + len(rows)
+    limited = stmt.limit(page_size).offset(offset)
+    if rows:
+        found = list(db.session.connection().execute(limited, params).all())
+    else:
+        # unique(): a page may eager-load a collection in the same statement (joinedload).
+        found = list(db.session.scalars(limited, params).unique().all())
+    if 0 < len(found) < page_size or (page == 1 and not found):
+        total = offset + len(found)
     else:
         total = db.session.scalar(
-            select(func.count()).select_from(stmt.order_by(None).subquery())
+            select(func.count()).select_from(stmt.order_by(None).subquery()), params
         ) or 0
-    return Page(items=rows, page=page, page_size=page_size, total=total)
+    return Page(items=found, page=page, page_size=page_size, total=total)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
-from sqlalchemy import Select, case, false, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import Date, Select, bindparam, case, false, select
 
 from services.access.scope import Scope, visible_team
 from services.core import audit
@@ -34,19 +34,25 @@ class WorklistFilters:
         return self.due_before or (self.today + dt.timedelta(days=self.within_days))
 
 
-def worklist_row(enrolment: ProgramEnrolment, f: WorklistFilters, cipher: PiiCipher) -> dict:
+# What a row shows, read as plain columns (no ORM objects: the list is the hot path).
+_COLUMNS = (ProgramEnrolment.id, ProgramEnrolment.program, ProgramEnrolment.next_due_date,
+            ProgramEnrolment.last_visit_date, ProgramEnrolment.last_assessment, Resident.id.label("resident_id"),
+            Resident.name, Resident.id_number_encrypted, Resident.sex, Resident.birth_date, Resident.village,
+            Resident.round_point_id, Resident.phone)
+
+
+def worklist_row(r, f: WorklistFilters, cipher: PiiCipher) -> dict:
     """One worklist row: the section it falls in, days overdue, the resident masked,
     the phone in full (the team calls from this list)."""
-    r = enrolment.resident
-    due = enrolment.next_due_date
+    due = r.next_due_date
     section = "overdue" if due < f.today else ("due" if due <= f.horizon else "urgent_referral")
     return {
-        "enrolment_id": enrolment.id, "program": enrolment.program, "next_due_date": due,
+        "enrolment_id": r.id, "program": r.program, "next_due_date": due,
         "days_overdue": max(0, (f.today - due).days), "section": section,
-        "resident": {"id": r.id, "name": mask_name(r.name),
+        "resident": {"id": r.resident_id, "name": mask_name(r.name),
                      "id_number": mask_id_number(cipher.decrypt(r.id_number_encrypted)), "sex": r.sex,
                      "age": age_on(r.birth_date, f.today), "village": r.village, "round_point_id": r.round_point_id},
-        "phone": r.phone, "last_visit_date": enrolment.last_visit_date, "last_assessment": enrolment.last_assessment,
+        "phone": r.phone, "last_visit_date": r.last_visit_date, "last_assessment": r.last_assessment,
     }
 
 
@@ -60,39 +66,60 @@ def worklist_team(scope: Scope, team_id: int | None) -> int:
     return visible_team(team_id, scope).id
 
 
+@functools.lru_cache(maxsize=64)
+def _worklist_shape(status: str | None, program: bool, village: bool, round_point: bool) -> Select:
+    """The worklist's statement for one combination of filters, built once; the
+    values (team, dates, filters) are bound parameters supplied per request."""
+    today, horizon = bindparam("today", type_=Date), bindparam("horizon", type_=Date)
+    due_window = ProgramEnrolment.next_due_date <= horizon
+    if status == "overdue":
+        due_window = ProgramEnrolment.next_due_date < today
+    elif status == "due":
+        due_window = (ProgramEnrolment.next_due_date >= today) & (ProgramEnrolment.next_due_date <= horizon)
+    urgent_pending = (ProgramEnrolment.last_referral == "urgent") & (ProgramEnrolment.next_due_date > horizon)
+    section = case((due_window, 0), else_=1)
+    stmt = (select(*_COLUMNS).join(Resident, Resident.id == ProgramEnrolment.resident_id)
+            .where(ProgramEnrolment.team_id == bindparam("team_id"), ProgramEnrolment.status == "active",
+                   due_window | (urgent_pending if status is None else false()))
+            .order_by(section, ProgramEnrolment.next_due_date, ProgramEnrolment.id))
+    if program:
+        stmt = stmt.where(ProgramEnrolment.program == bindparam("program"))
+    if village:
+        stmt = stmt.where(Resident.village == bindparam("village"))
+    if round_point:
+        stmt = stmt.where(Resident.round_point_id == bindparam("round_point_id"))
+    return stmt
+
+
+def _worklist_statement(f: WorklistFilters) -> tuple[Select, dict]:
+    params = {"team_id": f.team_id, "today": f.today, "horizon": f.horizon}
+    if f.program:
+        params["program"] = f.program
+    if f.village:
+        params["village"] = f.village
+    if f.round_point_id is not None:
+        params["round_point_id"] = f.round_point_id
+    shape = _worklist_shape(f.status, bool(f.program), bool(f.village), f.round_point_id is not None)
+    return shape, params
+
+
 def worklist_query(f: WorklistFilters) -> Select:
     """Due within the window or overdue (most overdue first), then patients with a
     pending urgent referral whose follow-up is later. Reads the team's active
     enrolments through the (team_id, status, next_due_date) index and filters
     them by date there (the OR with the urgent section keeps the date out of
     the index condition); residents are fetched by primary key, in the same
-    statement (their tags, which the list does not show, are not read)."""
-    horizon = f.horizon
-    due_window = ProgramEnrolment.next_due_date <= horizon
-    if f.status == "overdue":
-        due_window = ProgramEnrolment.next_due_date < f.today
-    elif f.status == "due":
-        due_window = (ProgramEnrolment.next_due_date >= f.today) & (ProgramEnrolment.next_due_date <= horizon)
-    urgent_pending = (ProgramEnrolment.last_referral == "urgent") & (ProgramEnrolment.next_due_date > horizon)
-    section = case((due_window, 0), else_=1)
-    stmt = (select(ProgramEnrolment).join(Resident, Resident.id == ProgramEnrolment.resident_id)
-            .where(ProgramEnrolment.team_id == f.team_id, ProgramEnrolment.status == "active",
-                   due_window | (urgent_pending if f.status is None else false()))
-            .options(contains_eager(ProgramEnrolment.resident).lazyload(Resident.tag_rows))
-            .order_by(section, ProgramEnrolment.next_due_date, ProgramEnrolment.id))
-    if f.program:
-        stmt = stmt.where(ProgramEnrolment.program == f.program)
-    if f.village:
-        stmt = stmt.where(Resident.village == f.village)
-    if f.round_point_id is not None:
-        stmt = stmt.where(Resident.round_point_id == f.round_point_id)
-    return stmt
+    statement, as the columns the list shows (no ORM objects). The statement
+    with its values bound (for EXPLAIN and benchmarks; requests bind per call)."""
+    shape, params = _worklist_statement(f)
+    return shape.params(params)
 
 
 def worklist_page(scope: Scope, f: WorklistFilters, page: int, page_size: int, cipher: PiiCipher,
                   ctx: audit.RequestContext | None = None) -> Page:
     """One page of the worklist as shown (masked rows); reading it is audited."""
-    result = paginate(worklist_query(f), page, page_size).with_items(
-        lambda rows: [worklist_row(e, f, cipher) for e in rows])
+    shape, params = _worklist_statement(f)
+    result = paginate(shape, page, page_size, rows=True, params=params).with_items(
+        lambda rows: [worklist_row(r, f, cipher) for r in rows])
     audit.record_read(scope, ctx, "worklist", listed=[row["resident"]["id"] for row in result.items])
     return result
