@@ -203,7 +203,7 @@ HAND_WORKLIST_PAGE = ("SELECT e.*, r.*" + HAND_WORKLIST_WHERE + """
     ORDER BY CASE WHEN e.next_due_date <= :h THEN 0 ELSE 1 END, e.next_due_date, e.id
     LIMIT 20""")
 
-# services/followup_stats.py in SQL: one row per enrolment under management with its
+# services/followup/indicators.py in SQL: one row per enrolment under management with its
 # managed span [s, t], face-to-face visits in the span, and its latest reached visit.
 HAND_INDICATORS = """
 WITH e AS (
@@ -326,8 +326,8 @@ def _run(app, sizes: dict[str, int], scale: float, repeat: int, shown: str) -> N
         horizon = today + dt.timedelta(days=filters.within_days)
 
         def app_worklist():
-            page = paginate(worklist_query(filters), 1, 20)
-            db.session.expunge_all()
+            page = paginate(worklist_query(filters), 1, 20, rows=True)
+            db.session.rollback()  # the page's reads end their transaction, as a request does
             return page
 
         def hand_worklist():

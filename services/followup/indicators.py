@@ -16,10 +16,11 @@ Rules (the national standard asks for 4 face-to-face visits a year):
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import Date, and_, case, func, literal, or_, select
+from sqlalchemy import BigInteger, Date, Integer, and_, case, func, literal, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from services.access.scope import Scope, institution_subtree, visible_team
 from services.core.db import db
@@ -59,61 +60,87 @@ def unit_team_ids(scope: Scope, team_id: int | None, institution_id: int | None)
     return list(db.session.scalars(select(Team.id).where(Team.institution_id.in_(sorted(ids)))))
 
 
+class _days_between(FunctionElement):
+    """Whole days from the first SQL date to the second."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_days_between)
+def _days_between_default(element, compiler, **kw):  # PostgreSQL: date - date is an integer
+    first, second = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({second} - {first})"
+
+
+@compiles(_days_between, "sqlite")
+def _days_between_sqlite(element, compiler, **kw):  # ISO date text; julianday() differences are whole
+    first, second = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(julianday({second}) - julianday({first}) AS INTEGER)"
+
+
+def _indicator_counts(team_ids: list[int], date_from: dt.date, date_to: dt.date, visits_per_year: int):
+    """Per programme, the counts the indicators are made of, in one statement.
+
+    The inner query has one row per enrolment under management (grouped by its
+    key, its reached visits in the period outer-joined): the days it was
+    managed in the period, its face-to-face visits inside them, and whether
+    its latest visit was good. The outer query counts those rows per
+    programme with FILTER aggregates.
+    """
+    e, f = ProgramEnrolment, FollowUp
+    managed_from = case((e.enrolled_on > date_from, e.enrolled_on), else_=literal(date_from, Date))
+    managed_to = case((and_(e.status != "active", e.status_changed_on < date_to), e.status_changed_on),
+                      else_=literal(date_to, Date))
+    in_register = or_(e.status == "active", e.status_changed_on > date_to)
+    # A visit is good for 控制率 when 'stable' (severe mental disorders) or at target (the others).
+    verdict = case((e.program == "mental_disorder", f.classification == "stable"), else_=f.at_target)
+    good = case((verdict, 1), else_=0)
+    # The latest visit (by date, then id) and its verdict in one max(): days into the period, id and
+    # verdict packed into one integer (ids below 2^40), whose lowest bit is then the latest verdict.
+    latest_first = (_days_between(literal(date_from, Date), f.visit_date) * literal(2 ** 40, BigInteger)
+                    + f.id) * 2 + good
+    per_patient = (
+        select(e.program, in_register.label("in_register"),
+               (_days_between(managed_from, managed_to) + 1).label("days"),
+               func.count(f.id).filter(f.visit_mode.in_(("clinic", "home")), f.visit_date >= managed_from,
+                                       f.visit_date <= managed_to).label("face_to_face"),
+               (func.max(latest_first) % 2).label("latest_good"))
+        .outerjoin(f, and_(f.enrolment_id == e.id, f.not_reached.is_(False), f.visit_date >= date_from,
+                           f.visit_date <= date_to))
+        .where(e.team_id.in_(team_ids), e.enrolled_on <= date_to,
+               or_(e.status == "active", e.status_changed_on >= date_from))
+        .group_by(e.id)
+        .subquery("per_patient"))
+    p = per_patient.c
+    # face_to_face >= ceil(visits_per_year x days / 365), in integers; nothing is required of <= 0 days.
+    standard = or_(p.days <= 0, p.face_to_face * 365 >= p.days * visits_per_year)
+    counted_good = and_(p.latest_good == 1, or_(p.program != "mental_disorder", p.in_register))
+    return db.session.execute(
+        select(p.program, func.count().label("under_management"),
+               func.count().filter(p.in_register).label("register"),
+               func.coalesce(func.sum(p.face_to_face), 0).label("face_to_face_visits"),
+               func.count().filter(standard).label("standard_managed"),
+               func.count().filter(counted_good).label("at_target"))
+        .group_by(p.program)).all()
+
+
 def followup_indicators(team_ids: list[int], date_from: dt.date, date_to: dt.date,
                         visits_per_year: int = 4) -> list[ProgramIndicators]:
     if date_from > date_to:
         raise ValidationFailed.field("date_from", "开始日期不能晚于结束日期")
-    enrolments = db.session.execute(
-        select(ProgramEnrolment.id, ProgramEnrolment.program, ProgramEnrolment.enrolled_on,
-               ProgramEnrolment.status, ProgramEnrolment.status_changed_on)
-        .where(ProgramEnrolment.team_id.in_(team_ids), ProgramEnrolment.enrolled_on <= date_to,
-               or_(ProgramEnrolment.status == "active", ProgramEnrolment.status_changed_on >= date_from))
-    ).all()
-    # Per enrolment, in SQL: face-to-face visits inside the days it was managed in
-    # the period, and its latest reached visit in the period.
-    managed_from = case((ProgramEnrolment.enrolled_on > date_from, ProgramEnrolment.enrolled_on),
-                        else_=literal(date_from, Date))
-    managed_to = case((and_(ProgramEnrolment.status != "active", ProgramEnrolment.status_changed_on < date_to),
-                       ProgramEnrolment.status_changed_on), else_=literal(date_to, Date))
-    in_period = and_(ProgramEnrolment.team_id.in_(team_ids), FollowUp.not_reached.is_(False),
-                     FollowUp.visit_date >= date_from, FollowUp.visit_date <= date_to)
-    f2f_counts = dict(db.session.execute(
-        select(FollowUp.enrolment_id, func.count())
-        .join(ProgramEnrolment, ProgramEnrolment.id == FollowUp.enrolment_id)
-        .where(in_period, FollowUp.visit_mode.in_(("clinic", "home")),
-               FollowUp.visit_date >= managed_from, FollowUp.visit_date <= managed_to)
-        .group_by(FollowUp.enrolment_id)).all())
-    ranked = (select(FollowUp.enrolment_id, FollowUp.at_target, FollowUp.classification,
-                     func.row_number().over(partition_by=FollowUp.enrolment_id,
-                                            order_by=(FollowUp.visit_date.desc(), FollowUp.id.desc())).label("rn"))
-              .join(ProgramEnrolment, ProgramEnrolment.id == FollowUp.enrolment_id).where(in_period).subquery())
-    latest = {row.enrolment_id: row for row in db.session.execute(
-        select(ranked.c.enrolment_id, ranked.c.at_target, ranked.c.classification).where(ranked.c.rn == 1))}
+    counts = {row.program: row for row in _indicator_counts(team_ids, date_from, date_to, visits_per_year)}
     out = []
     for program in PROGRAMS:
-        rows = [e for e in enrolments if e.program == program]
-        f2f_total = standard = at_target = 0
-        register = 0
-        for e in rows:
-            left_on = e.status_changed_on if e.status != "active" else None
-            in_register = left_on is None or left_on > date_to
-            register += in_register
-            start = max(date_from, e.enrolled_on)
-            end = min(date_to, left_on) if left_on else date_to
-            days = (end - start).days + 1
-            required = math.ceil(visits_per_year * days / 365) if days > 0 else 0
-            f2f = f2f_counts.get(e.id, 0)
-            f2f_total += f2f
-            standard += f2f >= required
-            last = latest.get(e.id)
-            if last is not None:
-                good = last.classification == "stable" if program == "mental_disorder" else last.at_target
-                at_target += bool(good) and (in_register if program == "mental_disorder" else True)
-        denominator = register if program == "mental_disorder" else len(rows)
+        row = counts.get(program)
+        managed, register, f2f, standard, at_target = (
+            (row.under_management, row.register, int(row.face_to_face_visits), row.standard_managed, row.at_target)
+            if row else (0, 0, 0, 0, 0))
+        denominator = register if program == "mental_disorder" else managed
         out.append(ProgramIndicators(
-            program=program, under_management=len(rows), register=register, face_to_face_visits=f2f_total,
-            visits_per_patient=round(f2f_total / len(rows), 2) if rows else None, standard_managed=standard,
-            standard_management_rate=_rate(standard, len(rows)), at_target=at_target,
+            program=program, under_management=managed, register=register, face_to_face_visits=f2f,
+            visits_per_patient=round(f2f / managed, 2) if managed else None, standard_managed=standard,
+            standard_management_rate=_rate(standard, managed), at_target=at_target,
             control_rate=_rate(at_target, denominator)))
     return out
 

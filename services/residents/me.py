@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import case, select
+from sqlalchemy.orm import joinedload, lazyload
 
 from services.access.scope import Scope
 from services.appointments.views import upcoming_for_resident
@@ -17,11 +18,13 @@ from services.residents.register import ResidentView, read_resident
 
 
 def current_contract(resident_id: int) -> Contract | None:
-    """The active contract, else the newest one still being processed."""
+    """The active contract, else the newest one still being processed, with its team
+    (one statement: the summary shows neither its packages nor its entitlements)."""
     order = case((Contract.status == "active", 0), else_=1)
     return db.session.scalar(
         select(Contract).where(Contract.resident_id == resident_id,
                                Contract.status.in_(LIVE_CONTRACT_STATUSES))
+        .options(joinedload(Contract.team), lazyload(Contract.packages), lazyload(Contract.entitlements))
         .order_by(order, Contract.id.desc()).limit(1)
     )
 
