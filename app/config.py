@@ -81,6 +81,9 @@ def load_config(instance_path: str) -> dict:
         "QUIET_HOURS": os.environ.get("QUIET_HOURS", "21:00-08:00"),
         "SMS_DAILY_CAP_PER_RESIDENT": _int("SMS_DAILY_CAP_PER_RESIDENT", 3),
         "SMS_RATE_PER_SECOND": float(_env("SMS_RATE_PER_SECOND", "10")),
+        # Concurrent senders sharing SMS_RATE_PER_SECOND (PostgreSQL; SQLite sends with one).
+        # Each has a session of its own, holding a connection only while it records an outcome.
+        "SMS_DISPATCH_THREADS": _int("SMS_DISPATCH_THREADS", 4),
         "SMS_BATCH_SIZE": _int("SMS_BATCH_SIZE", 100),
         "SMS_MAX_ATTEMPTS": _int("SMS_MAX_ATTEMPTS", 6),
         "SMS_RETRY_BASE_SECONDS": _int("SMS_RETRY_BASE_SECONDS", 60),
@@ -229,6 +232,7 @@ def build_settings(c: Mapping) -> Settings:
         reminders=ReminderSettings(
             signature=c["SMS_SIGNATURE"], quiet_hours=parse_quiet_hours(c["QUIET_HOURS"]),
             daily_cap=c["SMS_DAILY_CAP_PER_RESIDENT"], rate_per_second=c["SMS_RATE_PER_SECOND"],
+            dispatch_threads=max(1, c["SMS_DISPATCH_THREADS"]),
             batch_size=c["SMS_BATCH_SIZE"], max_attempts=c["SMS_MAX_ATTEMPTS"],
             retry_base_seconds=c["SMS_RETRY_BASE_SECONDS"], sending_timeout_seconds=c["SMS_SENDING_TIMEOUT_SECONDS"],
             followup_due_days=c["REMINDER_FOLLOWUP_DUE_DAYS"], overdue_days=c["REMINDER_FOLLOWUP_OVERDUE_DAYS"],

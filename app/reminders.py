@@ -60,8 +60,12 @@ def plan(app: Flask, day: dt.date | None = None) -> planner.PlanResult:
 
 
 def dispatch(app: Flask, **kwargs) -> dispatcher.DispatchResult:
-    """Plan what cannot wait for the morning run (bookings, cancelled sessions), then send."""
+    """Plan what cannot wait for the morning run (bookings, cancelled sessions), then send.
+
+    Each of the dispatcher's sender threads works in an app context of its own,
+    so in a session of its own (SMS_DISPATCH_THREADS of them on PostgreSQL)."""
     settings = reminder_settings(app)
     planner.plan_event_reminders(settings, commit=db.session.commit)
     channels = dispatcher.Channels(sms=sms_channel(app), wechat=wechat_channel(app))
+    kwargs.setdefault("worker_context", app.app_context)
     return dispatcher.dispatch_once(channels, settings, **kwargs)

@@ -21,6 +21,21 @@ matched on the text) before any retry, so a message is never sent twice.
 Transient errors (HTTP 5xx, 429, timeouts) retry with exponential backoff;
 permanent ones fail at once (21610 also opts the number out).
 
+Senders: the provider call is mostly waiting (50 ms or more a message), so
+on PostgreSQL a bounded pool of `dispatch_threads` sender threads makes the
+calls while the calling thread claims. Claiming is unchanged (one batch, in
+the caller's session, committed `sending` before anything is handed on);
+each claimed row is then detached and handed to one sender, which works in a
+session of its own (`worker_context`, an app context per message: a Session
+is never shared between threads) and commits the outcome as one sender did
+before. The next batch is claimed only when the senders are about to run
+dry, so a claimed row never waits long in `sending`. All senders take their
+turn from one `Pacer`, so together they never exceed `rate_per_second`. An
+error a sender does not handle stops the run: queued rows are left `sending`
+(reconciled after the timeout, like a crash) and the error is raised.
+On SQLite (one writer at a time; development, console channel) there is one
+sender: the calling thread, in its own session, exactly as before.
+
 This is the one service that commits on its own (everywhere else the route,
 command or job commits once): `sending` must be durable before the provider
 is called, and each outcome right after it, or a crash in between could not
@@ -30,10 +45,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -41,7 +59,8 @@ from sqlalchemy import func, or_, select
 from services.core import clock
 from services.core.db import db
 from services.core.leader import LeaderElection
-from services.models import OutboxMessage, Resident, WechatSubscription
+from services.core.phones import PhoneError, normalize_mobile
+from services.models import OutboxMessage, Resident, SmsOptOut, WechatSubscription
 from services.reminders.optouts import is_opted_out, opt_out
 from services.reminders.planner import cancel_stale
 from services.reminders.settings import ReminderSettings
@@ -68,6 +87,47 @@ class DispatchResult:
     reconciled: int = 0
     quiet: bool = False
     busy: bool = False
+
+    def add(self, other: DispatchResult) -> None:
+        """Fold in the counts of one sender's share of the run."""
+        for f in fields(self):
+            if f.type in ("int", int):
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class _Known:
+    """What the checks of one claimed batch need, looked up once for the whole batch."""
+    residents: dict[int, Any]  # id -> (sms_opt_out, wechat_openid)
+    opted_out: set[str]  # the batch's recipients whose number is on the opt-out list
+
+
+class Pacer:
+    """The one rate limit every sender of a run shares (thread-safe).
+
+    Each send takes the next free slot, 1/rate after the one before, and
+    sleeps until it: sends never run ahead of `rate` per second however many
+    threads ask, an idle spell builds up no burst (a slot is never in the
+    past), and a sender woken a little late does not push later slots back
+    (no drift below the rate). rate <= 0: no limit.
+    """
+
+    def __init__(self, rate_per_second: float, *, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self._gap = 1.0 / rate_per_second if rate_per_second > 0 else 0.0
+        self._monotonic, self._sleep = monotonic, sleep
+        self._next: float | None = None
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._gap:
+            return
+        with self._lock:
+            now = self._monotonic()
+            slot = now if self._next is None else max(now, self._next)
+            self._next = slot + self._gap
+        if slot > now:
+            self._sleep(slot - now)
 
 
 # --- time rules ------------------------------------------------------------------------
@@ -102,13 +162,21 @@ def backoff(attempts: int, s: ReminderSettings) -> dt.timedelta:
 # --- the dispatcher ----------------------------------------------------------------------
 
 class Dispatcher:
+    """`worker_context()` opens a context in which `db.session` is a session of the
+    current thread's own (Flask: `app.app_context`); without one, or on SQLite,
+    the calling thread is the one sender. `sleep` and `monotonic` are the pacing
+    clock (tests inject them)."""
+
     def __init__(self, channels: Channels, settings: ReminderSettings, *,
                  now: Callable[[], dt.datetime] = clock.now, sleep: Callable[[float], None] = time.sleep,
-                 holder: str | None = None):
-        self.channels, self.s, self._now, self._sleep = channels, settings, now, sleep
+                 monotonic: Callable[[], float] = time.monotonic, holder: str | None = None,
+                 worker_context: Callable[[], AbstractContextManager] | None = None):
+        self.channels, self.s, self._now = channels, settings, now
         self.holder = holder or f"dispatcher-{uuid.uuid4().hex[:8]}"
-        self._last_send: float | None = None
+        self._pacer = Pacer(settings.rate_per_second, monotonic=monotonic, sleep=sleep)
         self._postgres = db.session.get_bind().dialect.name == "postgresql"
+        self._worker_context = worker_context
+        self.senders = max(1, settings.dispatch_threads) if self._postgres and worker_context is not None else 1
 
     # -- entry point
     def run_once(self) -> DispatchResult:
@@ -127,17 +195,65 @@ class Dispatcher:
             if in_quiet_hours(self._now(), self.s.quiet_hours):
                 result.quiet = True
                 return result
+            if self.senders > 1:
+                self._send_pooled(result)
+                return result
             while True:
                 due, claimed = self._claim(result)
                 for row in claimed:
                     self._deliver(row, result)
-                # A batch of only deferred or cancelled rows still means more may be due.
-                if due < self.s.batch_size or in_quiet_hours(self._now(), self.s.quiet_hours):
+                if not self._more_due(due):
                     break
         finally:
             if lock is not None:
                 lock.release()
         return result
+
+    def _more_due(self, due: int) -> bool:
+        # A batch of only deferred or cancelled rows still means more may be due.
+        return due >= self.s.batch_size and not in_quiet_hours(self._now(), self.s.quiet_hours)
+
+    # -- the pool of senders (PostgreSQL)
+    def _send_pooled(self, result: DispatchResult) -> None:
+        n = self.senders
+        pending: set[Future] = set()
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"{self.holder}-sender") as pool:
+            try:
+                while True:
+                    due, claimed = self._claim(result)  # committed `sending` before any is handed on
+                    for row in claimed:
+                        db.session.expunge(row)  # from now on the sender's alone
+                        pending.add(pool.submit(self._deliver_apart, row))
+                    # Claim again only when the senders are about to run dry (a claimed row
+                    # waits as `sending`, and must go out well within sending_timeout_seconds).
+                    pending = self._collect(pending, result, keep=2 * n)
+                    if not self._more_due(due):
+                        break
+                pending = self._collect(pending, result, keep=0)
+            except BaseException:
+                for future in pending:  # not started: left `sending`, reconciled after the timeout
+                    future.cancel()
+                raise  # leaving the pool waits for the sends under way
+
+    @staticmethod
+    def _collect(pending: set[Future], result: DispatchResult, *, keep: int) -> set[Future]:
+        """Wait until at most `keep` sends are outstanding; re-raises a sender's error."""
+        while len(pending) > keep:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                result.add(future.result())
+        return pending
+
+    def _deliver_apart(self, row: OutboxMessage) -> DispatchResult:
+        """One sender thread's work on one claimed row, in a session of its own."""
+        part = DispatchResult()
+        with self._worker_context():
+            try:
+                db.session.add(row)  # detached after the claim's commit: attached here, no SQL
+                self._deliver(row, part)
+            finally:
+                db.session.remove()
+        return part
 
     # -- reconciliation of rows a crashed process left in `sending`
     def _reconcile(self, result: DispatchResult) -> None:
@@ -180,6 +296,7 @@ class Dispatcher:
             db.session.commit()
             return 0, []
         counts, kinds = self._sent_today([r.resident_id for r in rows if r.resident_id], now)
+        known = self._look_up(rows)
         claimed = []
         for row in rows:
             result.claimed += 1
@@ -189,7 +306,7 @@ class Dispatcher:
                 row.status_reason = "daily_cap" if counts.get(rid, 0) >= self.s.daily_cap else "one_per_kind_per_day"
                 result.deferred += 1
                 continue
-            if not self._choose_channel(row, now, result):
+            if not self._choose_channel(row, now, result, known):
                 continue
             row.status, row.attempts, row.last_attempt_at = "sending", row.attempts + 1, now
             if rid is not None:
@@ -215,27 +332,48 @@ class Dispatcher:
             kinds.add((rid, kind))
         return counts, kinds
 
-    def _resident(self, resident_id: int | None):
+    def _look_up(self, rows: list[OutboxMessage]) -> _Known:
+        """The batch's residents and opted-out numbers in two queries, not two per row
+        (the same checks as `_resident` and `optouts.is_opted_out`, in the claim's transaction)."""
+        ids = sorted({r.resident_id for r in rows if r.resident_id is not None})
+        residents = {r.id: r for r in db.session.execute(
+            select(Resident.id, Resident.sms_opt_out, Resident.wechat_openid).where(Resident.id.in_(ids)))} if ids else {}
+        national: dict[str, str] = {}
+        for row in rows:
+            if row.recipient:
+                try:
+                    national[row.recipient] = normalize_mobile(row.recipient)
+                except PhoneError:
+                    pass  # not a mobile number: never on the list, as in is_opted_out
+        listed = set(db.session.scalars(select(SmsOptOut.phone).where(
+            SmsOptOut.phone.in_(sorted(set(national.values())))))) if national else set()
+        return _Known(residents, {recipient for recipient, phone in national.items() if phone in listed})
+
+    def _resident(self, resident_id: int | None, known: _Known | None = None):
         """The two resident values sending needs (a column query, no ORM loading)."""
         if resident_id is None:
             return None
+        if known is not None:
+            return known.residents.get(resident_id)
         return db.session.execute(select(Resident.sms_opt_out, Resident.wechat_openid)
                                   .where(Resident.id == resident_id)).first()
 
-    def _sms_allowed(self, row: OutboxMessage) -> str | None:
+    def _sms_allowed(self, row: OutboxMessage, known: _Known | None = None) -> str | None:
         """None if SMS may go to this row's recipient, else the suppression reason."""
-        resident = self._resident(row.resident_id)
+        resident = self._resident(row.resident_id, known)
         if resident is not None and resident.sms_opt_out:
             return "resident_opted_out"
         if not row.recipient:
             return "no_mobile"
-        if is_opted_out(row.recipient):
+        if (row.recipient in known.opted_out) if known is not None else is_opted_out(row.recipient):
             return "number_opted_out"
         return None
 
-    def _choose_channel(self, row: OutboxMessage, now: dt.datetime, result: DispatchResult) -> bool:
+    def _choose_channel(self, row: OutboxMessage, now: dt.datetime, result: DispatchResult,
+                        known: _Known | None = None) -> bool:
         template_id = self.s.wechat_templates.get(row.kind)
-        resident = self._resident(row.resident_id) if template_id and self.channels.wechat is not None else None
+        resident = (self._resident(row.resident_id, known)
+                    if template_id and self.channels.wechat is not None else None)
         if (self.channels.wechat is not None and template_id and resident is not None and resident.wechat_openid
                 and row.error_code != "WECHAT_FALLBACK"):
             stmt = (select(WechatSubscription).where(
@@ -250,7 +388,7 @@ class Dispatcher:
                 row.channel = "wechat"
                 return True
         row.channel = "sms"
-        reason = self._sms_allowed(row)
+        reason = self._sms_allowed(row, known)
         if reason:
             row.status, row.status_reason = "suppressed", reason
             result.suppressed += 1
@@ -258,18 +396,8 @@ class Dispatcher:
         return True
 
     # -- sending
-    def _throttle(self) -> None:
-        if self.s.rate_per_second <= 0:
-            return
-        gap = 1.0 / self.s.rate_per_second
-        if self._last_send is not None:
-            wait = self._last_send + gap - time.monotonic()
-            if wait > 0:
-                self._sleep(wait)
-        self._last_send = time.monotonic()
-
     def _deliver(self, row: OutboxMessage, result: DispatchResult) -> None:
-        self._throttle()
+        self._pacer.wait()
         try:
             if row.channel == "wechat":
                 try:

@@ -24,6 +24,8 @@ class ReminderSettings:
     quiet_hours: tuple[dt.time, dt.time] | None = (dt.time(21), dt.time(8))
     daily_cap: int = 3
     rate_per_second: float = 10.0
+    # Concurrent sender threads sharing the rate (PostgreSQL; SQLite always has one).
+    dispatch_threads: int = 4  # 4 x 50 ms provider calls: 80/s; within the Twilio SDK's connection pool
     batch_size: int = 100
     max_attempts: int = 6
     retry_base_seconds: int = 60
