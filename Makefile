@@ -63,8 +63,12 @@ fuzz: install-dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 FUZZ_REPORT=$(FUZZ_REPORT) \
 		$(BIN)/python -m pytest tests/fuzz -q
 
+# Resident lookups (SQLite unless BENCH_DATABASE_URL), then 20 s of HTTP load on gunicorn
+# against PostgreSQL (bench/load.py; skipped with a message where none is reachable).
+# County scale: see bench/README.md.
 bench: install
 	$(BIN)/python -m bench.run
+	BENCH_LOAD_SECONDS=$${BENCH_LOAD_SECONDS:-20} BENCH_LOAD_SKIP_UNREACHABLE=1 $(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache
