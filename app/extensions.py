@@ -5,6 +5,7 @@ import threading
 import time
 from collections import OrderedDict
 
+import marshmallow as ma
 from flask import current_app
 from flask_compress import Compress
 from flask_jwt_extended import JWTManager
@@ -12,6 +13,8 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
+from flask_smorest.arguments import ArgumentsMixin
+from webargs.flaskparser import FlaskParser
 
 from app.errors import ErrorBodySchema, handle_http_exception
 
@@ -64,6 +67,27 @@ class CachingJWTManager(JWTManager):
                 self._verified.popitem(last=False)
         return claims
 
+
+class SchemaReusingParser(FlaskParser):
+    """webargs builds a new schema instance for every request when a route names a
+    schema class (as every route here does); one instance per class serves them all
+    (loading keeps no state on the schema)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type, ma.Schema] = {}
+
+    def _get_schema(self, argmap, req):
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas.setdefault(argmap, argmap())
+            return schema
+        return super()._get_schema(argmap, req)
+
+
+# Every Blueprint's @blp.arguments parses with it.
+ArgumentsMixin.ARGUMENTS_PARSER = SchemaReusingParser()
 
 api = FdocApi()
 migrate = Migrate()

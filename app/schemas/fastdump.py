@@ -33,21 +33,25 @@ from services.core.views import ModelView
 
 _original_serialize = ma.Schema._serialize
 _PLAN = "_fastdump_plan"
-_MAPPING: dict[type, bool] = {}
+_PLAIN, _MAPPING, _VIEW, _DYNAMIC = range(4)
+_MODES: dict[type, int] = {}
 
 
-def _is_mapping(obj: Any) -> bool:
-    """Whether utils.get_value would index `obj` (it has __getitem__), cached per type.
-    A ModelView answers for its model (its __getattr__ delegates every name)."""
-    t = type(obj)
-    answer = _MAPPING.get(t)
-    if answer is None:
-        if isinstance(obj, ModelView):
-            return hasattr(t, "__getitem__") or _is_mapping(obj.model)
-        answer = hasattr(obj, "__getitem__")
-        if getattr(t, "__getattr__", None) is None:  # the answer cannot change with the instance
-            _MAPPING[t] = answer
-    return answer
+def _mode(t: type) -> int:
+    """How utils.get_value reads an object of type `t`, decided once per type: by
+    attribute (no __getitem__), by key then attribute (a mapping), as a ModelView
+    (its own fields, then its class, then its model), or, for another class with a
+    __getattr__, asked afresh each time."""
+    mode = _MODES.get(t)
+    if mode is None:
+        if issubclass(t, ModelView) and "__getitem__" not in dir(t):
+            mode = _VIEW
+        elif getattr(t, "__getattr__", None) is not None:
+            mode = _DYNAMIC
+        else:
+            mode = _MAPPING if hasattr(t, "__getitem__") else _PLAIN
+        _MODES[t] = mode
+    return mode
 
 
 def _getter(key: str) -> Callable[[Any], Any]:
@@ -55,12 +59,27 @@ def _getter(key: str) -> Callable[[Any], Any]:
         return lambda obj: utils.get_value(obj, key, missing)
 
     def get(obj):
-        if _is_mapping(obj):
-            try:
-                return obj[key]
-            except (KeyError, IndexError, TypeError, AttributeError):
+        t = type(obj)
+        mode = _MODES.get(t)
+        if mode is None:
+            mode = _mode(t)
+        if mode == _PLAIN:
+            return getattr(obj, key, missing)
+        if mode == _VIEW:
+            # What ModelView's attribute lookup gives: the view's own field, else an
+            # attribute of its class, else (its __getattr__) the model's.
+            own = obj.__dict__
+            if key in own:
+                return own[key]
+            if hasattr(t, key):
                 return getattr(obj, key, missing)
-        return getattr(obj, key, missing)
+            return getattr(own["model"], key, missing)
+        if mode == _DYNAMIC and not hasattr(obj, "__getitem__"):
+            return getattr(obj, key, missing)
+        try:
+            return obj[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return getattr(obj, key, missing)
 
     return get
 

@@ -11,6 +11,7 @@ labels, so neither key reveals the other.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 
@@ -37,7 +38,7 @@ class PiiCipher:
     and reuse it (encrypt/decrypt then cost only the Fernet operation).
     """
 
-    __slots__ = ("_fernet", "_lookup_key")
+    __slots__ = ("_fernet", "_lookup_key", "_masked")
 
     def __init__(self, secret: str) -> None:
         if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
@@ -48,6 +49,9 @@ class PiiCipher:
         encryption_key = _derive_key(secret_bytes, _INFO_ENCRYPTION)
         self._fernet = Fernet(base64.urlsafe_b64encode(encryption_key))
         self._lookup_key = _derive_key(secret_bytes, _INFO_LOOKUP)
+        # Lists show the masked number of every row: remembered per ciphertext (the
+        # masked form only, never the plaintext), so a page decrypts only new rows.
+        self._masked = functools.lru_cache(maxsize=50_000)(self._mask)
 
     def __repr__(self) -> str:
         # Never let key material end up in logs or tracebacks.
@@ -74,6 +78,15 @@ class PiiCipher:
             raise ValueError(
                 "invalid PII token: corrupted data or wrong PII_ENCRYPTION_KEY"
             ) from None
+
+    def _mask(self, token: str) -> str:
+        from services.core.masking import mask_id_number
+
+        return mask_id_number(self.decrypt(token))
+
+    def masked_id_number(self, token: str) -> str:
+        """The masked ID number (as lists show it) of an encrypted one."""
+        return self._masked(token)
 
     def lookup_hash(self, value: str) -> str:
         """Deterministic hex HMAC-SHA256 of ``value`` for exact search / unique index.

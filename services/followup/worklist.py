@@ -12,7 +12,7 @@ from services.core import audit
 from services.core.crypto import PiiCipher
 from services.core.errors import NotFound, ValidationFailed
 from services.core.idcard import age_on
-from services.core.masking import mask_id_number, mask_name
+from services.core.masking import mask_name
 from services.core.pagination import Page, paginate
 from services.models import ProgramEnrolment, Resident
 
@@ -50,7 +50,7 @@ def worklist_row(r, f: WorklistFilters, cipher: PiiCipher) -> dict:
         "enrolment_id": r.id, "program": r.program, "next_due_date": due,
         "days_overdue": max(0, (f.today - due).days), "section": section,
         "resident": {"id": r.resident_id, "name": mask_name(r.name),
-                     "id_number": mask_id_number(cipher.decrypt(r.id_number_encrypted)), "sex": r.sex,
+                     "id_number": cipher.masked_id_number(r.id_number_encrypted), "sex": r.sex,
                      "age": age_on(r.birth_date, f.today), "village": r.village, "round_point_id": r.round_point_id},
         "phone": r.phone, "last_visit_date": r.last_visit_date, "last_assessment": r.last_assessment,
     }

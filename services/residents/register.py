@@ -18,7 +18,7 @@ from services.core.crypto import PiiCipher
 from services.core.db import db, flush_or_conflict, one_or_404
 from services.core.errors import Conflict, NotFound, ValidationFailed
 from services.core.idcard import IdNumberError, age_on, normalize_id_number, validate_id_number
-from services.core.masking import mask_id_number, mask_phone
+from services.core.masking import mask_phone
 from services.core.pagination import Page, paginate
 from services.core.phones import PhoneError, normalize_mobile
 from services.models import Institution, Resident, ResidentTag, RoundPoint
@@ -68,7 +68,7 @@ def view(resident: Resident, cipher: PiiCipher, today: dt.date | None = None) ->
     tags = all_tags(resident, today)
     return ResidentView(
         resident=resident,
-        id_number=mask_id_number(cipher.decrypt(resident.id_number_encrypted)),
+        id_number=cipher.masked_id_number(resident.id_number_encrypted),
         phone=mask_phone(resident.phone),
         age=age_on(resident.birth_date, today) if resident.birth_date <= today else 0,
         tags=tags,

@@ -32,7 +32,7 @@ from services.core import audit, clock
 from services.core.crypto import PiiCipher
 from services.core.db import db
 from services.core.errors import ValidationFailed
-from services.core.masking import mask_id_number, mask_phone
+from services.core.masking import mask_phone
 from services.models import (
     Appointment,
     Contract,
@@ -111,7 +111,7 @@ def _change(kind: str, entity_id: int, version: int, data: dict | None) -> dict:
 def resident_record(r: Resident, cipher: PiiCipher, settings: SyncSettings, today: dt.date) -> dict:
     """A resident as a phone holds it: what a doctor needs at the door, ID masked."""
     return {"resident_id": r.id, "name": r.name, "sex": r.sex, "birth_date": r.birth_date.isoformat(),
-            "id_number": mask_id_number(cipher.decrypt(r.id_number_encrypted)),
+            "id_number": cipher.masked_id_number(r.id_number_encrypted),
             "phone": r.phone if settings.full_phone else mask_phone(r.phone),
             "address": r.address, "village": r.village, "round_point_id": r.round_point_id,
             "institution_id": r.institution_id, "tags": all_tags(r, today), "version": r.version}
