@@ -2,14 +2,17 @@
 
     .venv/bin/python -m bench.reminders                          # scale 0.1, about a minute
     BENCH_SCALE=1 BENCH_REPEAT=3 .venv/bin/python -m bench.reminders
-    BENCH_SMS_RATE=10 BENCH_SMS_RATE_HIGH=40 BENCH_SMS_MESSAGES=100 BENCH_SMS_LATENCY=0.05 ...
+    BENCH_SMS_RATE=10 BENCH_SMS_RATE_HIGH=40 BENCH_SMS_MESSAGES=100 BENCH_SMS_LATENCY=0.05 BENCH_SMS_THREADS=8 ...
 
 1. Planning. Builds the county of bench/worklist.py (same generator, same
    BENCH_SCALE: 1.0 = 400,000 residents, about 107,500 enrolments) in a
    temporary schema, gives residents mobile numbers (about 4% without one,
    1.5% opted out in the app, 1% of numbers on the opt-out list) and teams a
    phone, then, on a frozen clock, times `plan_reminders(day)` filling an empty
-   outbox, and a second run for the same day (a no-op: asserted to insert 0).
+   outbox, and a second run for the same day (a no-op: asserted to insert 0),
+   and a third after ANALYZE with every connection on generic plans
+   (`plan_cache_mode = force_generic_plan`: the plans PostgreSQL may settle on
+   for prepared statements, made without the values; also a no-op).
    Next to them, in the same run: ONE hand-written
    INSERT INTO ... SELECT ... ON CONFLICT (dedupe_key) DO NOTHING making the
    same follow-up due / overdue rows (suppressed ones included, residents
@@ -21,8 +24,9 @@
    against the local FakeTwilio with BENCH_SMS_LATENCY per request (50 ms),
    quiet hours off: sends BENCH_SMS_MESSAGES of the planned messages (distinct
    residents) at BENCH_SMS_RATE/s, then as many others at BENCH_SMS_RATE_HIGH/s,
-   and prints the achieved rate against the configured one and against the
-   ceiling of one sequential sender.
+   with BENCH_SMS_THREADS concurrent senders (default: the setting's default;
+   1 is the single sequential sender of before), and prints the achieved rate
+   against the configured one and against the ceiling of that many senders.
 
 The schema is dropped at the end, also on failure.
 """
@@ -33,6 +37,7 @@ import os
 import statistics
 import time
 from collections import Counter
+from contextlib import contextmanager, nullcontext
 
 import sqlalchemy as sa
 
@@ -150,6 +155,22 @@ class _Statements:
         sa.event.remove(self.engine, "before_cursor_execute", self._on)
 
 
+@contextmanager
+def _generic_plans(engine):
+    """Every connection checked out meanwhile plans statements as PostgreSQL may for a prepared
+    one, without their values (plan_cache_mode = force_generic_plan); they are dropped after."""
+    def force(dbapi_connection, record, proxy):
+        dbapi_connection.execute("SET plan_cache_mode = force_generic_plan")
+        dbapi_connection.commit()
+
+    sa.event.listen(engine, "checkout", force)
+    try:
+        yield
+    finally:
+        sa.event.remove(engine, "checkout", force)
+        engine.dispose()
+
+
 class _TimedSms:
     """The real channel, with each provider call timed."""
 
@@ -224,9 +245,9 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
             finally:
                 stale_s.append(time.perf_counter() - t)
 
-        def app_plan():
+        def app_plan(generic: bool = False):
             db.session.remove()  # a cold session, as in the scheduler's job
-            with _Statements(engine) as stmts:
+            with _Statements(engine) as stmts, (_generic_plans(engine) if generic else nullcontext()):
                 t = time.perf_counter()
                 result = planner.plan_reminders(day, settings, commit=db.session.commit)
                 ms = (time.perf_counter() - t) * 1000
@@ -240,7 +261,8 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
                 n = conn.execute(sa.text(HAND_PLAN.format(table="outbox_hand")), params).rowcount
             return n, (time.perf_counter() - t) * 1000
 
-        times: dict[str, list[float]] = {k: [] for k in ("app1", "app2", "hand1", "hand2", "stale1", "stale2")}
+        times: dict[str, list[float]] = {k: [] for k in ("app1", "app2", "app3", "hand1", "hand2", "stale1",
+                                                         "stale2")}
         planner.cancel_stale = timed_cancel_stale
         try:
             for _ in range(repeat):
@@ -251,10 +273,14 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
                 second, ms2, stmts2 = app_plan()
                 assert second.planned == 0 and second.suppressed == 0, f"second run inserted rows: {second}"
                 assert second.cancelled == 0 and first.cancelled == 0, (first, second)
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql("ANALYZE outbox_messages")
+                third, ms3, _ = app_plan(generic=True)
+                assert (third.planned, third.suppressed, third.cancelled) == (0, 0, 0), f"third run: {third}"
                 hand1, hms1 = hand_plan()
                 hand2, hms2 = hand_plan()
                 assert hand2 == 0, f"hand SQL no-op inserted {hand2}"
-                for key, value in (("app1", ms1), ("app2", ms2), ("hand1", hms1), ("hand2", hms2),
+                for key, value in (("app1", ms1), ("app2", ms2), ("app3", ms3), ("hand1", hms1), ("hand2", hms2),
                                    ("stale1", stale_s[0] * 1000), ("stale2", stale_s[1] * 1000)):
                     times[key].append(value)
         finally:
@@ -298,7 +324,8 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
               f"{'hand SQL ms':>11} | {'app / SQL':>9}")
         print(f"{'-' * 46}-+-{'-' * 9}-+-{'-' * 11}-+-{'-' * 9}")
         for name, a, h in (("first run (inserting)", med["app1"], med["hand1"]),
-                           ("second run, same day (inserts 0)", med["app2"], med["hand2"])):
+                           ("second run, same day (inserts 0)", med["app2"], med["hand2"]),
+                           ("  again after ANALYZE, generic plans forced", med["app3"], med["hand2"])):
             print(f"{name:46} | {a:9.1f} | {h:11.1f} | {a / h:9.1f}")
         print(f"statements sent by the planner: first run {len(stmts1):,}, second run {len(stmts2):,} "
               f"(hand SQL: 1 each)")
@@ -310,6 +337,8 @@ def _bench_planning(sizes: dict[str, int], scale: float, repeat: int, shown: str
 
 
 def _bench_dispatch() -> None:
+    from flask import current_app
+
     from services.core.db import db
     from services.reminders.channels.twilio import TwilioSmsChannel
     from services.reminders.dispatcher import Channels, Dispatcher
@@ -319,7 +348,23 @@ def _bench_dispatch() -> None:
     n = int(os.environ.get("BENCH_SMS_MESSAGES", "100"))
     rates = (float(os.environ.get("BENCH_SMS_RATE", "10")), float(os.environ.get("BENCH_SMS_RATE_HIGH", "40")))
     latency = float(os.environ.get("BENCH_SMS_LATENCY", "0.05"))
+    threads = int(os.environ.get("BENCH_SMS_THREADS", str(ReminderSettings().dispatch_threads)))
+    app = current_app._get_current_object()
     engine = db.engine
+
+    class TimedDispatcher(Dispatcher):
+        """Times each sender's work on a message (pacing sleep included; subtracted below)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.deliver_s: list[float] = []
+
+        def _deliver(self, row, result):
+            t = time.perf_counter()
+            try:
+                super()._deliver(row, result)
+            finally:
+                self.deliver_s.append(time.perf_counter() - t)
     db.session.remove()
     # Park every planned message, then release disjoint sets of planner rows (one per resident, so the
     # per-resident daily cap never defers one), due now on the real clock.
@@ -332,7 +377,8 @@ def _bench_dispatch() -> None:
                              "WHERE status = 'planned'"))
     per_run = len(ids) // len(rates)
     print(f"\nDispatch: real TwilioSmsChannel + Dispatcher, real clock and time.sleep, quiet hours off, "
-          f"FakeTwilio with {latency * 1000:.0f} ms latency per request, {per_run} messages per run")
+          f"FakeTwilio with {latency * 1000:.0f} ms latency per request, {per_run} messages per run, "
+          f"{threads} sender thread{'s' if threads != 1 else ''} (SMS_DISPATCH_THREADS)")
     with FakeTwilio() as fake:
         fake.latency = latency
         for i, rate in enumerate(rates):
@@ -341,7 +387,8 @@ def _bench_dispatch() -> None:
                 conn.execute(sa.text("UPDATE outbox_messages SET status = 'planned', status_reason = NULL, "
                                      "next_attempt_at = now() - interval '1 minute' WHERE id = ANY(:ids)"),
                              {"ids": batch})
-            settings = ReminderSettings(quiet_hours=None, rate_per_second=rate, batch_size=100)
+            settings = ReminderSettings(quiet_hours=None, rate_per_second=rate, batch_size=100,
+                                        dispatch_threads=threads)
             sms = _TimedSms(TwilioSmsChannel(account_sid=fake.account_sid, auth_token=fake.auth_token,
                                              from_number="+15005550006", api_base=fake.base_url))
             slept: list[float] = []
@@ -354,14 +401,16 @@ def _bench_dispatch() -> None:
             db.session.remove()
             with _Statements(engine) as stmts:
                 t0 = time.perf_counter()
-                result = Dispatcher(Channels(sms=sms), settings, sleep=sleep).run_once()
+                dispatcher = TimedDispatcher(Channels(sms=sms), settings, sleep=sleep,
+                                             worker_context=app.app_context)
+                result = dispatcher.run_once()
                 elapsed = time.perf_counter() - t0
             db.session.remove()
             accepted = len(fake.sent) - before
             assert result.sent == accepted == len(batch), (result, accepted, len(batch))
             achieved = result.sent / elapsed
-            busy = elapsed - sum(slept)
-            ceiling = result.sent / busy
+            busy = sum(dispatcher.deliver_s) - sum(slept)  # the senders' own work, summed over threads
+            ceiling = dispatcher.senders * result.sent / busy
             provider_ms = statistics.mean(sms.seconds) * 1000
             before_first = sms.starts[0] - t0
             steady = (len(sms.starts) - 1) / (sms.starts[-1] - sms.starts[0]) if len(sms.starts) > 1 else 0.0
@@ -370,10 +419,11 @@ def _bench_dispatch() -> None:
             print(f"    claiming and checking the batch before the first send: {before_first:.2f} s; "
                   f"then sending at {steady:.1f}/s = {steady / rate:.2f} of the configured rate")
             bound = ("the configured rate is the bound" if ceiling > rate * 1.05 else
-                     "above what one sequential sender can do: the bound is the sender, not the rate limit")
-            print(f"    per message {busy / result.sent * 1000:.1f} ms of work ({provider_ms:.1f} ms Twilio call "
-                  f"incl. {latency * 1000:.0f} ms latency, {busy / result.sent * 1000 - provider_ms:.1f} ms "
-                  f"ORM + database, {len(stmts.seen) / result.sent:.1f} statements), slept {sum(slept):.1f} s in {len(slept)} waits; one sequential sender's "
+                     f"above what {dispatcher.senders} sender(s) can do: the bound is the senders, not the rate limit")
+            print(f"    per message {busy / result.sent * 1000:.1f} ms of a sender's work ({provider_ms:.1f} ms Twilio "
+                  f"call incl. {latency * 1000:.0f} ms latency, {busy / result.sent * 1000 - provider_ms:.1f} ms "
+                  f"ORM + database; {len(stmts.seen) / result.sent:.1f} statements a message, claiming included), "
+                  f"slept {sum(slept):.1f} s in {len(slept)} waits; {dispatcher.senders} sender(s)' "
                   f"ceiling {ceiling:.1f}/s -> {bound}")
             print("    statements: " + ", ".join(f"{k} x{n}" for k, n in Counter(stmts.seen).most_common(8)))
 

@@ -16,14 +16,40 @@ Residents who opted out (in the app or by replying 退订) are recorded as
 `suppressed` with the reason, unless a WeChat subscription can carry the
 message; residents without a mobile number and without WeChat are skipped.
 Planned rows whose reason disappeared are cancelled.
+
+Near hand-written SQL at county scale (bench/reminders.py): the candidate
+queries leave out events already in the outbox (`_not_planned`: one probe of
+the unique key's index each, so a rerun fetches almost nothing); on PostgreSQL
+a batch goes in as one JSON parameter of one short INSERT ... SELECT, and
+lookups by lists of values are one array parameter, run unprepared so that
+they are always planned for their values (`_unprepared`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import String, cast, exists, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Result,
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    case,
+    cast,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased, lazyload
 
@@ -102,20 +128,65 @@ def _contact(team: Team) -> str:
     return f"{team.name}{_phone(team.phone)}"
 
 
+# --- statements ----------------------------------------------------------------------
+
+def _unprepared(stmt) -> Result:
+    """Execute `stmt` unprepared, so that PostgreSQL plans it for the values at hand every time.
+    psycopg prepares a statement once it has run 5 times on a connection, and PostgreSQL may
+    then settle on a generic plan and keep it until the table is next analysed: one made while
+    the outbox was (nearly) empty scans it, comparing every row with every key of the batch,
+    long after it has grown (up to seconds a batch, for the lookups by values and the
+    candidates' anti-join alike). Planned for their values, they probe the indexes."""
+    driver = db.session.connection().connection.driver_connection
+    threshold = getattr(driver, "prepare_threshold", None)
+    if threshold is None:  # SQLite (nothing is prepared), or preparing already off
+        return db.session.execute(stmt)
+    driver.prepare_threshold = None
+    try:
+        return db.session.execute(stmt)
+    finally:
+        driver.prepare_threshold = threshold
+
+
+def _among(column, values: Iterable) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL one array parameter, `column = ANY(:values)`: one short
+    statement text whatever the number of values (`IN (:v1, ..., :v1000)` is a new text for
+    every count, and psycopg parses each anew). Run it with `_unprepared`."""
+    values = sorted(values)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(values, postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _not_planned(*parts) -> ColumnElement[bool]:
+    """No outbox row has the dedupe key made of `parts` joined by ':' (numbers and dates as text,
+    the very key `_Candidate.key` spells; cancel_stale compares dates the same way). A rerun then
+    fetches and renders only what is new, and each candidate costs one probe of the key's
+    unique index, as in INSERT ... ON CONFLICT. `_write` still checks every key it is given."""
+    texts = [literal(part) if isinstance(part, str) else part if isinstance(part.type, String)
+             else cast(part, String) for part in parts]
+    key = texts[0]
+    for text in texts[1:]:
+        key = key + ":" + text
+    return ~exists().where(OutboxMessage.dedupe_key == key)
+
+
 # --- candidates ----------------------------------------------------------------------
 
 def _followup_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) -> Iterable[_Candidate]:
     due_to = day + dt.timedelta(days=s.followup_due_days)
     overdue_to = day - dt.timedelta(days=s.overdue_days)
     overdue_from = overdue_to - dt.timedelta(days=s.catchup_days)
-    rows = db.session.execute(
+    kind_in_sql = case((ProgramEnrolment.next_due_date >= day, "followup_due"), else_="followup_overdue")
+    rows = _unprepared(
         select(ProgramEnrolment.id.label("enrolment_id"), ProgramEnrolment.next_due_date, *PERSON_COLUMNS,
                Team.name.label("team_name"), Team.phone.label("team_phone"))
         .join(Resident, ProgramEnrolment.resident_id == Resident.id)
         .join(Team, ProgramEnrolment.team_id == Team.id)
         .where(ProgramEnrolment.status == "active",
                ((ProgramEnrolment.next_due_date >= day) & (ProgramEnrolment.next_due_date <= due_to))
-               | ((ProgramEnrolment.next_due_date >= overdue_from) & (ProgramEnrolment.next_due_date <= overdue_to)))
+               | ((ProgramEnrolment.next_due_date >= overdue_from) & (ProgramEnrolment.next_due_date <= overdue_to)),
+               _not_planned(kind_in_sql, ProgramEnrolment.id, ProgramEnrolment.next_due_date))
         .order_by(ProgramEnrolment.id)).all()
     for row in rows:
         due = row.next_due_date
@@ -130,12 +201,13 @@ def _contract_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) ->
     for days_left in s.contract_ending_days:
         last = day + dt.timedelta(days=days_left)
         first = last - dt.timedelta(days=min(s.catchup_days, days_left))
-        rows = db.session.execute(
+        rows = _unprepared(
             select(Contract.id.label("contract_id"), Contract.ends_on, *PERSON_COLUMNS,
                    Team.name.label("team_name"), Team.phone.label("team_phone"))
             .join(Resident, Contract.resident_id == Resident.id)
             .join(Team, Contract.team_id == Team.id)
-            .where(Contract.status == "active", Contract.ends_on > first, Contract.ends_on <= last)
+            .where(Contract.status == "active", Contract.ends_on > first, Contract.ends_on <= last,
+                   _not_planned("contract_ending", Contract.id, Contract.ends_on, str(days_left)))
             .order_by(Contract.id)).all()
         renewed_ids = _renewed_ids([r.contract_id for r in rows])
         for row in rows:
@@ -152,9 +224,9 @@ def _contract_candidates(day: dt.date, s: ReminderSettings, now: dt.datetime) ->
 def _renewed_ids(contract_ids: list[int]) -> set[int]:
     if not contract_ids:
         return set()
-    return set(db.session.scalars(select(Contract.renewed_from_id).where(
-        Contract.renewed_from_id.in_(contract_ids),
-        Contract.status.in_(OPEN_CONTRACT_STATUSES + ("active",)))))
+    return set(_unprepared(select(Contract.renewed_from_id).where(
+        _among(Contract.renewed_from_id, contract_ids),
+        Contract.status.in_(OPEN_CONTRACT_STATUSES + ("active",)))).scalars())
 
 
 def _place(slot: Slot, points: dict[int, RoundPoint], institutions: dict[int, Institution], team: Team) -> str:
@@ -208,18 +280,27 @@ def _appointment_candidates(now: dt.datetime, s: ReminderSettings) -> Iterable[_
 
 # --- writing rows --------------------------------------------------------------------
 
+def existing_keys_query(keys: Iterable[str]) -> Select:
+    """The dedupe keys among `keys` already in the outbox (tests/pg/test_planning_plans.py EXPLAINs it)."""
+    return select(OutboxMessage.dedupe_key).where(_among(OutboxMessage.dedupe_key, keys))
+
+
+def _existing_keys(keys: set[str]) -> set[str]:
+    return set(_unprepared(existing_keys_query(keys)).scalars())
+
+
 def _opted_out_numbers(phones: set[str]) -> set[str]:
     if not phones:
         return set()
-    return set(db.session.scalars(select(SmsOptOut.phone).where(SmsOptOut.phone.in_(sorted(phones)))))
+    return set(_unprepared(select(SmsOptOut.phone).where(_among(SmsOptOut.phone, phones))).scalars())
 
 
 def _wechat_ready(resident_ids: set[int], s: ReminderSettings) -> set[tuple[int, str]]:
     """(resident, template) pairs with an unused one-time subscription."""
     if not resident_ids or not s.wechat_templates:
         return set()
-    return set(db.session.execute(select(WechatSubscription.resident_id, WechatSubscription.template_id).where(
-        WechatSubscription.resident_id.in_(sorted(resident_ids)), WechatSubscription.used_at.is_(None))).all())
+    return set(_unprepared(select(WechatSubscription.resident_id, WechatSubscription.template_id).where(
+        _among(WechatSubscription.resident_id, resident_ids), WechatSubscription.used_at.is_(None))).all())
 
 
 def _row(c: _Candidate, opted_out: set[str], wechat: set[tuple[int, str]], s: ReminderSettings,
@@ -258,18 +339,59 @@ def _e164(phone: str) -> str:
     return to_e164(phone)
 
 
+# The outbox columns a planned row fills (the keys of `_row`'s dict).
+ROW_COLUMNS = ("dedupe_key", "kind", "resident_id", "subject_type", "subject_id", "occurrence", "recipient",
+               "channel", "template_code", "text", "data", "status", "status_reason", "attempts",
+               "next_attempt_at", "not_after", "created_at", "updated_at")
+
+
+def _insert_from_json():
+    """PostgreSQL: INSERT INTO outbox_messages (...) SELECT ... FROM json_to_recordset(:rows)
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id. The whole batch is one JSON parameter,
+    made by the C encoder, and the statement text is short and the same for every batch (built,
+    converted by psycopg and prepared once), where a multi-row VALUES list has 18 parameters a
+    row and a long text psycopg parses anew for every batch (which was most of the planner's time)."""
+    table = OutboxMessage.__table__
+    rows = (func.json_to_recordset(cast(bindparam("rows", type_=Text), JSON))
+            .table_valued(*(column(name, table.c[name].type) for name in ROW_COLUMNS))
+            .render_derived(with_types=True))
+    return (postgresql.insert(table).from_select(ROW_COLUMNS, select(*rows.c))
+            .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id))
+
+
+INSERT_FROM_JSON = _insert_from_json()
+
+
+def _json_value(value):
+    """What json.dumps cannot write itself: the rows' instants (a handful of distinct ones a batch)."""
+    if isinstance(value, dt.datetime):
+        return _utc_iso(value)
+    raise TypeError(f"cannot write {type(value).__name__} into an outbox row")
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_iso(value: dt.datetime) -> str:
+    """In UTC, as the column stores it (UTCDateTime)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given; use services.core.clock.now()")
+    return value.astimezone(dt.timezone.utc).isoformat()
+
+
 def _insert_ignoring_duplicates(rows: list[dict]) -> int:
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING: the key has the last word."""
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    # Rows with the same NULL columns go together (SQLite, below); PostgreSQL takes them in the
+    # same order, so ids come out in the same order on both.
+    rows = sorted(rows, key=lambda r: tuple(v is None for v in r.values()))
+    if db.session.get_bind().dialect.name == "postgresql":
+        # `data` goes in as a nested object: a json column keeps its text as json.dumps wrote it,
+        # exactly as when bound on its own.
+        return len(db.session.execute(INSERT_FROM_JSON, {"rows": json.dumps(rows, default=_json_value)}).all())
+    stmt = (sqlite.insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(OutboxMessage.id))
     # One statement, many parameter sets: SQLAlchemy batches them ("insertmanyvalues"),
-    # but starts a new batch wherever a column switches between NULL and a value, so
-    # rows with the same NULL columns go together.
-    rows = sorted(rows, key=lambda r: tuple(v is None for v in r.values()))
+    # but starts a new batch wherever a column switches between NULL and a value.
     return len(db.session.execute(stmt, rows).all())
 
 
@@ -280,8 +402,7 @@ def _write(candidates: Iterable[_Candidate], s: ReminderSettings, now: dt.dateti
     def flush() -> None:
         if not batch:
             return
-        keys = [c.key for c in batch]
-        existing = set(db.session.scalars(select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))))
+        existing = _existing_keys({c.key for c in batch})
         fresh = [c for c in batch if c.key not in existing]
         opted_out = _opted_out_numbers({c.resident.phone for c in fresh if c.resident.phone})
         wechat = _wechat_ready({c.resident.id for c in fresh if c.resident.wechat_openid}, s)
