@@ -63,11 +63,19 @@ fuzz: install-dev
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_RANDOM=1 FUZZ_REPORT=$(FUZZ_REPORT) \
 		$(BIN)/python -m pytest tests/fuzz -q
 
-# Resident lookups (SQLite unless BENCH_DATABASE_URL), then 20 s of HTTP load on gunicorn
+# Every benchmark at a small scale: resident lookups (SQLite unless BENCH_DATABASE_URL), the county
+# benchmarks at 2 % (PostgreSQL), then 20 s of HTTP load on gunicorn
 # against PostgreSQL (bench/load.py; skipped with a message where none is reachable).
 # County scale: see bench/README.md.
+PG_REACHABLE = $(BIN)/python -c "import os, sqlalchemy as sa; sa.create_engine(os.environ.get('BENCH_DATABASE_URL') or 'postgresql+psycopg://postgres@127.0.0.1:5432/test').connect().close()"
+
 bench: install
 	$(BIN)/python -m bench.run
+	@if $(PG_REACHABLE) 2>/dev/null; then \
+		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} $(BIN)/python -m bench.worklist && \
+		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} BENCH_SMS_MESSAGES=$${BENCH_SMS_MESSAGES:-40} $(BIN)/python -m bench.reminders && \
+		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} $(BIN)/python -m bench.sync; \
+	else echo "bench: no PostgreSQL reachable: the county benchmarks (worklist, reminders, sync) are skipped"; fi
 	BENCH_LOAD_SECONDS=$${BENCH_LOAD_SECONDS:-20} BENCH_LOAD_SKIP_UNREACHABLE=1 $(BIN)/python -m bench.load
 
 clean:
