@@ -6,10 +6,10 @@ which residents, teams and institutions a caller may see.
 from services.core.exports import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "staff_login": ("LockoutPolicy", "authenticate_staff", "get_active_staff", "hash_password"),
+    "staff_login": ("LockoutPolicy", "authenticate_staff", "hash_password"),
     "sms_codes": ("OtpPolicy", "request_login_code", "verify_login_code"),
     "wechat_login": ("WechatSettings", "code_to_session", "sign_in", "try_link"),
-    "tokens": ("FAMILY_CLAIM", "expiry_of", "family_of", "is_revoked", "revoke_claims", "revoke_family",
+    "tokens": ("FAMILY_CLAIM", "expiry_of", "family_of", "revoke_claims", "revoke_family",
                "rotate_refresh_token"),
-    "scope": ("Scope", "scope_for_resident", "scope_for_staff"),
+    "scope": ("Scope", "scope_for_resident", "scope_for_staff", "staff_scope"),
 })

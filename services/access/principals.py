@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from sqlalchemy import event, exists, inspect, literal, or_, select
 from sqlalchemy.orm import Session
 
-from services.access.scope import Scope
+from services.access.scope import Scope, all_institutions, scope_for_resident, staff_scope
 from services.core import clock
 from services.core.db import db
 from services.models import Institution, Resident, RevokedToken, RevokedTokenFamily, Staff, Team
@@ -106,25 +106,10 @@ def _institutions(cache: PrincipalCache | None) -> list[tuple[int, int | None, i
     """Every institution as (id, parent_id, community_id); cached beside the principals."""
     rows = cache.get(("institutions",)) if cache is not None else None
     if rows is None:
-        rows = [tuple(r) for r in db.session.execute(
-            select(Institution.id, Institution.parent_id, Institution.community_id)).all()]
+        rows = all_institutions()
         if cache is not None:
             cache.put(("institutions",), rows)
     return rows
-
-
-def _subtree(rows: list[tuple[int, int | None, int]], root_id: int) -> frozenset[int]:
-    children: dict[int | None, list[int]] = {}
-    for iid, parent, _community in rows:
-        children.setdefault(parent, []).append(iid)
-    result, stack = set(), [root_id]
-    while stack:
-        current = stack.pop()
-        if current in result:
-            continue
-        result.add(current)
-        stack.extend(children.get(current, []))
-    return frozenset(result)
 
 
 def _staff_principal(staff_id: int, jti: str | None, family_id: str | None,
@@ -140,18 +125,10 @@ def _staff_principal(staff_id: int, jti: str | None, family_id: str | None,
         return Principal(None, "revoked")
     if row is None or not row.active:
         return Principal(None, "inactive")
-    institutions = _institutions(cache)
-    if row.role == "doctor":
-        home = row.team_institution_id if row.team_id is not None else row.institution_id
-        ids = _subtree(institutions, home) if home else frozenset()
-        return Principal(Scope("staff", "doctor", row.id, row.community_id, ids, team_id=row.team_id,
-                               home_institution_id=home, actor_name=row.username))
-    if row.institution_id is not None:
-        return Principal(Scope("staff", "admin", row.id, row.community_id,
-                               _subtree(institutions, row.institution_id),
-                               home_institution_id=row.institution_id, actor_name=row.username))
-    ids = frozenset(iid for iid, _parent, community in institutions if community == row.community_id)
-    return Principal(Scope("staff", "admin", row.id, row.community_id, ids, actor_name=row.username))
+    return Principal(staff_scope(staff_id=row.id, username=row.username, role=row.role,
+                                 community_id=row.community_id, institution_id=row.institution_id,
+                                 team_id=row.team_id, team_institution_id=row.team_institution_id,
+                                 institutions=_institutions(cache)))
 
 
 def _resident_principal(resident_id: int, jti: str | None, family_id: str | None) -> Principal:
@@ -163,8 +140,7 @@ def _resident_principal(resident_id: int, jti: str | None, family_id: str | None
         return Principal(None, "revoked")
     if row is None:
         return Principal(None, "missing")
-    return Principal(Scope("resident", "resident", resident_id, resident_id=resident_id,
-                           actor_name=f"resident:{resident_id}"))
+    return Principal(scope_for_resident(resident_id))
 
 
 def principal_for(kind: str, subject_id: int, jti: str | None, family_id: str | None,

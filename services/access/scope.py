@@ -8,6 +8,7 @@ themself. Anything outside scope is reported as not found.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, false, or_, select
@@ -37,11 +38,10 @@ class Scope:
         return self.kind == "staff"
 
 
-def institution_subtree(root_id: int) -> set[int]:
-    """The institution and every institution below it (any depth)."""
-    rows = db.session.execute(select(Institution.id, Institution.parent_id)).all()
+def subtree_of(edges: Iterable[tuple[int, int | None]], root_id: int) -> set[int]:
+    """The institution `root_id` and every one below it (any depth), from (id, parent_id) pairs."""
     children: dict[int | None, list[int]] = {}
-    for iid, parent in rows:
+    for iid, parent in edges:
         children.setdefault(parent, []).append(iid)
     result, stack = set(), [root_id]
     while stack:
@@ -53,27 +53,43 @@ def institution_subtree(root_id: int) -> set[int]:
     return result
 
 
+def institution_subtree(root_id: int) -> set[int]:
+    """The institution and every institution below it (any depth)."""
+    return subtree_of(db.session.execute(select(Institution.id, Institution.parent_id)).all(), root_id)
+
+
+def all_institutions() -> list[tuple[int, int | None, int]]:
+    """Every institution as (id, parent_id, community_id): what a staff scope is built from."""
+    return [tuple(r) for r in db.session.execute(
+        select(Institution.id, Institution.parent_id, Institution.community_id)).all()]
+
+
+def staff_scope(*, staff_id: int, username: str, role: str, community_id: int | None,
+                institution_id: int | None, team_id: int | None, team_institution_id: int | None,
+                institutions: Sequence[tuple[int, int | None, int]]) -> Scope:
+    """A staff member's scope from their row's values and the institutions (plain values in)."""
+    edges = [(iid, parent) for iid, parent, _community in institutions]
+    if role == "doctor":
+        home = team_institution_id if team_id is not None else institution_id
+        ids = subtree_of(edges, home) if home else set()
+        return Scope("staff", "doctor", staff_id, community_id, frozenset(ids), team_id=team_id,
+                     home_institution_id=home, actor_name=username)
+    if institution_id is not None:
+        return Scope("staff", "admin", staff_id, community_id, frozenset(subtree_of(edges, institution_id)),
+                     home_institution_id=institution_id, actor_name=username)
+    ids = frozenset(iid for iid, _parent, community in institutions if community == community_id)
+    return Scope("staff", "admin", staff_id, community_id, ids, actor_name=username)
+
+
 def scope_for_staff(staff: Staff) -> Scope:
-    if staff.role == "doctor":
-        institution_id = staff.team.institution_id if staff.team else staff.institution_id
-        ids = institution_subtree(institution_id) if institution_id else set()
-        return Scope("staff", "doctor", staff.id, staff.community_id, frozenset(ids),
-                     team_id=staff.team_id, home_institution_id=institution_id,
-                     actor_name=staff.username)
-    if staff.institution_id is not None:
-        ids = institution_subtree(staff.institution_id)
-        return Scope("staff", "admin", staff.id, staff.community_id, frozenset(ids),
-                     home_institution_id=staff.institution_id, actor_name=staff.username)
-    ids = db.session.scalars(
-        select(Institution.id).where(Institution.community_id == staff.community_id)
-    ).all()
-    return Scope("staff", "admin", staff.id, staff.community_id, frozenset(ids),
-                 actor_name=staff.username)
+    return staff_scope(staff_id=staff.id, username=staff.username, role=staff.role,
+                       community_id=staff.community_id, institution_id=staff.institution_id,
+                       team_id=staff.team_id, team_institution_id=staff.team.institution_id if staff.team else None,
+                       institutions=all_institutions())
 
 
-def scope_for_resident(resident: Resident) -> Scope:
-    return Scope("resident", "resident", resident.id, resident_id=resident.id,
-                 actor_name=f"resident:{resident.id}")
+def scope_for_resident(resident_id: int) -> Scope:
+    return Scope("resident", "resident", resident_id, resident_id=resident_id, actor_name=f"resident:{resident_id}")
 
 
 def resident_visible(scope: Scope) -> ColumnElement[bool]:

@@ -84,10 +84,3 @@ def _locked_error(until: dt.datetime, now: dt.datetime) -> AccountLocked:
         headers={"Retry-After": str(seconds)},
         extra={"locked_until": clock.to_local(until).isoformat()},
     )
-
-
-def get_active_staff(staff_id: int) -> Staff | None:
-    staff = db.session.get(Staff, staff_id)
-    if staff is None or not staff.active:
-        return None
-    return staff

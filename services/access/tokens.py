@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import secrets
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from services.core import clock
@@ -104,14 +104,6 @@ def rotate_refresh_token(jti: str, subject: str, family_id: str, expires_at: dt.
 def is_family_revoked(family_id: str) -> bool:
     return db.session.scalar(
         select(RevokedTokenFamily.family_id).where(RevokedTokenFamily.family_id == family_id)) is not None
-
-
-def is_revoked(jti: str, family_id: str | None = None) -> bool:
-    """Whether the token `jti` (of `family_id`, if it has one) is refused; one query."""
-    revoked = exists().where(RevokedToken.jti == jti)
-    if family_id is not None:
-        revoked = or_(revoked, exists().where(RevokedTokenFamily.family_id == family_id))
-    return bool(db.session.scalar(select(revoked)))
 
 
 def purge_expired_revocations() -> int:
