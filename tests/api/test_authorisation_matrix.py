@@ -371,6 +371,21 @@ TABLE: dict[tuple[str, str], Row] = {
         query=lambda w: {"team_id": w.team_a, "date_from": "2026-01-01", "date_to": "2026-03-02"},
         about=lambda b, w: any(p["under_management"] for p in b["programs"]), sees=STAFF_OWNERS),
 
+    # --- the county's picture (stats) ---------------------------------------------------
+    ("GET", f"{V1}/stats/overview"): Row(
+        staff_list(stranger=404),
+        query=lambda w: {"team_id": w.team_a, "date_from": "2026-01-01", "date_to": "2026-03-02"},
+        about=lambda b, w: b["unit"] == {"kind": "team", "id": w.team_a, "name": b["unit"]["name"]}
+        and b["coverage"]["numerator"] > 0, sees=STAFF_OWNERS),
+    ("GET", f"{V1}/stats/monthly"): Row(
+        staff_list(stranger=404), query=lambda w: {"team_id": w.team_a, "months": 2, "metric": "coverage"},
+        about=lambda b, w: b["unit"]["id"] == w.team_a and b["months"][-1]["figures"]["coverage"]["numerator"] > 0,
+        sees=STAFF_OWNERS),
+    ("GET", f"{V1}/stats/workload"): Row(
+        staff_list(stranger=404),
+        query=lambda w: {"team_id": w.team_a, "date_from": "2026-01-01", "date_to": "2026-03-02"},
+        about=lambda b, w: [t["team_id"] for t in b["teams"]] == [w.team_a], sees=STAFF_OWNERS),
+
     # --- appointments -------------------------------------------------------------------
     ("POST", f"{V1}/slots"): Row(
         staff_naming_in_body(),
