@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import io
+
+from flask import send_file
 from flask_smorest import Blueprint
 
 from app.auth import cipher, current_actor, login_required, request_context
 from app.schemas.residents import (
+    ImportFileSchema,
+    ImportQuerySchema,
+    ImportReportSchema,
     MeSchema,
     ResidentCreateSchema,
     ResidentPageSchema,
@@ -43,6 +49,39 @@ def list_residents(args):
     result = residents.residents_page(current_actor().scope, cipher(), args, page, page_size, request_context())
     commit()
     return result
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@blp.route("/import", methods=["POST"])
+@login_required("admin")
+@blp.arguments(ImportQuerySchema, location="query")
+@blp.arguments(ImportFileSchema, location="files")
+@blp.response(200, ImportReportSchema)
+@blp.alt_response(422, description="IMPORT_BAD_HEADER（表头不符，details 列出缺少与未知的列）、IMPORT_UNREADABLE、"
+                                   "IMPORT_TOO_MANY_ROWS，或 all_or_nothing 时 IMPORT_FAILED")
+def import_residents(args, files):
+    """从 Excel/CSV 批量导入居民（管理员）：逐行按新建档案的规则校验，报告每个错误的行号、列名和原因；
+    dry_run=true 只校验不写入；身份证号已建档的居民更新而不重复建档；all_or_nothing=true 时有任何错误则不写入。"""
+    upload = files["file"]
+    report = residents.import_residents(upload.filename or "", upload.stream, current_actor().scope, cipher(),
+                                        dry_run=args["dry_run"], all_or_nothing=args["all_or_nothing"],
+                                        ctx=request_context())
+    if not args["dry_run"]:
+        commit()
+    return report
+
+
+@blp.route("/import/template.xlsx", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.response(200, description="居民导入模板（.xlsx）", content_type=XLSX)
+def import_template():
+    """下载居民导入模板：姓名、身份证号、手机号、住址、村/社区、人群标签、居住起始日期、所属机构、巡诊点，附填写说明"""
+    out = io.BytesIO()
+    residents.template_workbook(out)
+    out.seek(0)
+    return send_file(out, mimetype=XLSX, as_attachment=True, download_name="居民导入模板.xlsx")
 
 
 @blp.route("/<int:resident_id>", methods=["GET"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, TagSchema, page_schema
@@ -144,3 +145,48 @@ class MeSchema(ma.Schema):
     contract = fields.Nested(ContractSummarySchema, allow_none=True,
                              metadata={"description": "当前签约（生效中或待处理），无则为 null"})
     upcoming = fields.List(fields.Dict(), metadata={"description": "即将到来的随访（kind=followup，due_date）和预约（kind=appointment，starts_at 带时区偏移），按日期排序"})
+
+
+# --- import from a spreadsheet ------------------------------------------------------------
+class ImportQuerySchema(BaseSchema):
+    dry_run = fields.Boolean(load_default=False, metadata={"description": "只校验，不写入任何数据"})
+    all_or_nothing = fields.Boolean(load_default=False, metadata={
+        "description": "任何一行有错则一行也不写入（默认写入所有无错的行）"})
+
+
+class ImportFileSchema(ma.Schema):
+    file = Upload(required=True, metadata={"description": ".xlsx 或 .csv（UTF-8 或 GBK），表头为模板的中文列名"})
+
+
+class ImportErrorSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    row = fields.Integer(metadata={"description": "表格行号（表头为第 1 行）"})
+    column = fields.String(metadata={"description": "中文列名"})
+    code = fields.String()
+    message = fields.String()
+
+
+class ImportRowSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    row = fields.Integer()
+    status = fields.String(metadata={"description": "created | updated"})
+    resident_id = fields.Integer()
+
+
+class ImportReportSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    dry_run = fields.Boolean()
+    all_or_nothing = fields.Boolean()
+    total_rows = fields.Integer(metadata={"description": "数据行数（不含表头和空行）"})
+    created = fields.Integer(metadata={"description": "新建档（试运行时为将新建的人数）"})
+    updated = fields.Integer(metadata={"description": "身份证号已建档而更新的人数（试运行时为将更新的人数）"})
+    failed = fields.Integer(metadata={"description": "有错误的行数"})
+    written = fields.Boolean(metadata={"description": "是否已写入"})
+    errors = fields.List(fields.Nested(ImportErrorSchema))
+    rows = fields.List(fields.Nested(ImportRowSchema), metadata={"description": "已写入的行"})

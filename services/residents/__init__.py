@@ -8,4 +8,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "register": ("ResidentView", "create_resident", "get_visible_resident", "read_resident", "residents_page",
                  "reveal_resident", "update_resident", "view"),
     "me": ("MeView", "me_view"),
+    "importing": ("ImportReport", "import_residents", "template_workbook"),
 })

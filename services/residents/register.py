@@ -159,7 +159,7 @@ def _ensure_unique(id_hash: str, except_id: int | None = None) -> None:
         raise Conflict("该身份证号码的居民已建档", code="RESIDENT_EXISTS")
 
 
-def _flush_unique() -> None:
+def flush_unique() -> None:
     """A concurrent registration of the same ID loses at the unique index: 409, not 500."""
     flush_or_conflict(Conflict("该身份证号码的居民已建档", code="RESIDENT_EXISTS"))
 
@@ -174,20 +174,19 @@ def _check_round_point(point_id: int | None, scope: Scope) -> int | None:
     return point.id
 
 
-def create_resident(data: dict, scope: Scope, cipher: PiiCipher,
-                    ctx: audit.RequestContext | None = None) -> Resident:
+def build_resident(data: dict, scope: Scope, cipher: PiiCipher) -> Resident:
+    """A new resident from the body of POST /residents, every field checked; not yet added or
+    checked against the register (the unique index has the last word)."""
     number, birth_date, sex = _parse_id(data["id_number"])
     phone = _parse_phone(data.get("phone"))
     institution_id = _check_institution(data.get("institution_id") or scope.home_institution_id, scope)
     floating = bool(data.get("floating", False))
     _check_residence(floating, data.get("residence_since"), birth_date)
-    id_hash = cipher.lookup_hash(number)
-    _ensure_unique(id_hash)
     resident = Resident(
         institution_id=institution_id,
         name=_clean_name(data["name"]),
         id_number_encrypted=cipher.encrypt(number),
-        id_number_hash=id_hash,
+        id_number_hash=cipher.lookup_hash(number),
         birth_date=birth_date,
         sex=sex,
         phone=phone,
@@ -200,8 +199,15 @@ def create_resident(data: dict, scope: Scope, cipher: PiiCipher,
     )
     _set_tags(resident, data.get("tags") or [])
     _apply_consent(resident, data.get("consent"), scope)
+    return resident
+
+
+def create_resident(data: dict, scope: Scope, cipher: PiiCipher,
+                    ctx: audit.RequestContext | None = None) -> Resident:
+    resident = build_resident(data, scope, cipher)
+    _ensure_unique(resident.id_number_hash)
     db.session.add(resident)
-    _flush_unique()
+    flush_unique()
     audit.record(scope, "create", resident=resident, ctx=ctx)
     return view(resident, cipher)
 
@@ -247,7 +253,7 @@ def update_resident(resident_id: int, data: dict, scope: Scope, cipher: PiiCiphe
         changed.append("consent")
     if changed:
         resident.updated_at = clock.now()
-        _flush_unique()
+        flush_unique()
         audit.record(scope, "update", resident=resident, ctx=ctx, detail={"fields": changed})
     return view(resident, cipher)
 

@@ -437,6 +437,14 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", f"{V1}/messages/stats"): Row(
         (401, 403, 403, 403, 403, 200, 200), query=lambda w: {"date_from": "2026-03-02", "date_to": "2026-03-02"},
         about=lambda b, w: any(d["sent"] for d in b["days"]), sees=frozenset({"admin_community"})),
+
+    # --- residents import ------------------------------------------------------------------
+    ("POST", f"{V1}/residents/import"): Row(
+        (401, 403, 403, 403, 403, 422, 422),
+        why="admins only, the role judged before the body: without a file an admin gets 422 on `file`; imports "
+            "into another institution are row errors (test_residents_import.py)"),
+    ("GET", f"{V1}/residents/import/template.xlsx"): Row(
+        (401, 403, 403, 200, 200, 200, 200), why="the blank template: any staff member"),
 }
 
 
