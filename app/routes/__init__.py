@@ -7,9 +7,22 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from app.routes import access, appointments, audit, contracts, followup, health, org, reminders, residents, stats, sync
+    from app.routes import (
+        access,
+        appointments,
+        audit,
+        contracts,
+        exports,
+        followup,
+        health,
+        org,
+        reminders,
+        residents,
+        stats,
+        sync,
+    )
 
     api.register_blueprint(health.blp, url_prefix="")
     for blp in (access.blp, org.blp, org.staff_blp, residents.blp, contracts.blp, followup.blp, appointments.blp,
-                reminders.blp, residents.me_blp, audit.blp, sync.blp, stats.blp):
+                reminders.blp, residents.me_blp, audit.blp, sync.blp, stats.blp, exports.blp):
         api.register_blueprint(blp, url_prefix="/api/v1" + (blp.url_prefix or ""))

@@ -6,6 +6,8 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from app.auth import current_actor, login_required
+from app.routes.exports import send_xlsx, xlsx_doc
+from app.schemas.exports import XLSX_BODY
 from app.schemas.stats import (
     MonthlyQuerySchema,
     MonthlySchema,
@@ -16,6 +18,7 @@ from app.schemas.stats import (
 )
 from services import stats
 from services.core import clock
+from services.exports import indicators as sheets
 
 blp = Blueprint("stats", __name__, url_prefix="/stats",
                 description="全县视图：签约率、续约率、履约率、慢病管理指标、提醒送达率、满意度，逐月趋势与绩效工作量")
@@ -76,3 +79,24 @@ def monthly(args):
 def workload(args):
     """绩效工作量：每个团队、每位人员在统计期内的签约（新签、续约）、面对面随访、未访到、履约服务、预约到诊与满意度。"""
     return workload_for(args)
+
+
+@blp.route("/overview.xlsx", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.arguments(PeriodQuerySchema, location="query")
+@blp.response(200, XLSX_BODY, **xlsx_doc("指标总览", "overview", "每行一个指标：分子、分母、比率（满意度为平均分），"
+                                         "与 GET /stats/overview 对同一查询的结果一致"))
+@blp.alt_response(404, description="团队或机构不存在或不在管辖范围内")
+def overview_xlsx(args):
+    """导出指标总览（Excel）：与 GET /stats/overview 相同的参数、权限范围和数值"""
+    return send_xlsx(sheets.overview_workbook(overview_for(args)), "指标总览", "overview")
+
+
+@blp.route("/workload.xlsx", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.arguments(WorkloadQuerySchema, location="query")
+@blp.response(200, XLSX_BODY, **xlsx_doc("绩效工作量", "workload", "两个工作表：团队、人员，列与顺序同 GET /stats/workload"))
+@blp.alt_response(404, description="团队或机构不存在或不在管辖范围内")
+def workload_xlsx(args):
+    """导出绩效工作量（Excel）：与 GET /stats/workload 相同的参数、排序和数值"""
+    return send_xlsx(sheets.workload_workbook(workload_for(args)), "绩效工作量", "workload")

@@ -385,6 +385,12 @@ TABLE: dict[tuple[str, str], Row] = {
         staff_list(stranger=404),
         query=lambda w: {"team_id": w.team_a, "date_from": "2026-01-01", "date_to": "2026-03-02"},
         about=lambda b, w: [t["team_id"] for t in b["teams"]] == [w.team_a], sees=STAFF_OWNERS),
+    ("GET", f"{V1}/stats/overview.xlsx"): Row(
+        staff_list(stranger=404), query=lambda w: {"team_id": w.team_a},
+        why="as GET /stats/overview (a file: its values are checked in test_stats_overview.py)"),
+    ("GET", f"{V1}/stats/workload.xlsx"): Row(
+        staff_list(stranger=404), query=lambda w: {"team_id": w.team_a},
+        why="as GET /stats/workload (a file: its values are checked in test_stats_overview.py)"),
 
     # --- appointments -------------------------------------------------------------------
     ("POST", f"{V1}/slots"): Row(
@@ -437,7 +443,6 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", f"{V1}/messages/stats"): Row(
         (401, 403, 403, 403, 403, 200, 200), query=lambda w: {"date_from": "2026-03-02", "date_to": "2026-03-02"},
         about=lambda b, w: any(d["sent"] for d in b["days"]), sees=frozenset({"admin_community"})),
-
     # --- residents import ------------------------------------------------------------------
     ("POST", f"{V1}/residents/import"): Row(
         (401, 403, 403, 403, 403, 422, 422),
@@ -445,6 +450,15 @@ TABLE: dict[tuple[str, str], Row] = {
             "into another institution are row errors (test_residents_import.py)"),
     ("GET", f"{V1}/residents/import/template.xlsx"): Row(
         (401, 403, 403, 200, 200, 200, 200), why="the blank template: any staff member"),
+
+    # --- exports ---------------------------------------------------------------------------
+    ("GET", f"{V1}/worklist.xlsx"): Row(
+        staff_list(stranger=404), query=lambda w: {"team_id": w.team_a, "due_before": "2026-12-31"},
+        why="as GET /worklist (a file, not JSON: its rows are checked in test_exports_xlsx.py)"),
+    ("GET", f"{V1}/contracts.xlsx"): Row(
+        staff_list(), query=lambda w: {"resident_id": w.resident_a},
+        why="as GET /contracts for staff (strangers get a file without A's contract, checked in "
+            "test_exports_xlsx.py); the register is a staff document: residents 403"),
 }
 
 

@@ -370,3 +370,50 @@ def test_bad_period_is_a_clear_422(client, on_march_2):
                       headers=login(client, "admin_a"))
     assert resp.status_code == 422
     assert resp.get_json()["errors"] == {"date_from": ["开始日期不能晚于结束日期"]}
+
+
+def _sheet_rows(resp, title):
+    import io
+
+    from openpyxl import load_workbook
+
+    assert resp.status_code == 200, resp.get_json(silent=True)
+    assert resp.mimetype.endswith("spreadsheetml.sheet")
+    book = load_workbook(io.BytesIO(resp.data))
+    sheet = book[title]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    header_at = next(i for i, r in enumerate(rows) if r[0] in ("指标", "团队", "姓名"))
+    assert sheet.freeze_panes == f"A{header_at + 2}"
+    return rows[header_at], rows[header_at + 1:]
+
+
+def test_overview_xlsx_holds_what_the_json_shows(client, on_march_2):
+    headers = login(client, "admin_a")
+    body = get(client, "/api/v1/stats/overview", headers, **PERIOD)
+    header, rows = _sheet_rows(client.get("/api/v1/stats/overview.xlsx", query_string=PERIOD, headers=headers),
+                               "指标总览")
+    assert header == ["指标", "分子", "分母", "比率", "平均分"]
+    by_name = {r[0]: r for r in rows}
+    assert by_name["签约率"][1:4] == [2, 6, 0.3333]
+    assert by_name["签约率：65岁及以上老年人"][1:4] == [2, 3, 0.6667]
+    assert by_name["续约率"][1:4] == [1, 2, 0.5] and by_name["履约率"][1:4] == [6, 22, 0.2727]
+    assert by_name["高血压：规范管理率"][1:4] == [1, 1, 1]
+    assert by_name["满意度（平均分）"][1:] == [9, 2, None, 4.5]
+    # every figure of the JSON, in its order
+    assert len(rows) == 1 + len(body["coverage_by_tag"]) + 2 + 3 * len(body["programs"]) + 2
+
+
+def test_workload_xlsx_holds_what_the_json_shows(client, on_march_2):
+    headers = login(client, "admin_all")
+    query = {**PERIOD, "sort": "services_delivered", "order": "desc"}
+    body = get(client, "/api/v1/stats/workload", headers, **query)
+    resp = client.get("/api/v1/stats/workload.xlsx", query_string=query, headers=headers)
+    header, teams = _sheet_rows(resp, "团队")
+    assert header[:4] == ["团队", "机构", "新签约", "续约"]
+    assert [r[0] for r in teams] == [t["team_name"] for t in body["teams"]]
+    assert teams[0][2:12] == [2, 1, 3, 1, 1, 1, 3, 1, 4.5, 2]
+    _header, staff = _sheet_rows(resp, "人员")
+    assert [r[0] for r in staff] == [s["name"] for s in body["staff"]]
+    resp = client.get("/api/v1/stats/workload.xlsx", query_string={"team_id": on_march_2.team_b.id},
+                      headers=login(client, "admin_a"))
+    assert resp.status_code == 404
