@@ -28,7 +28,7 @@ ELDERLY_AGE = 65
 CHILD_MAX_AGE = 6
 
 
-def _years_before(day: dt.date, years: int) -> dt.date:
+def years_before(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year - years)
     except ValueError:  # 29 February in a non-leap year
@@ -309,9 +309,9 @@ def search_residents(scope: Scope, cipher: PiiCipher, *, q: str | None = None,
     if tag:
         today = clock.today()
         if tag == "elderly":
-            stmt = stmt.where(Resident.birth_date <= _years_before(today, ELDERLY_AGE))
+            stmt = stmt.where(Resident.birth_date <= years_before(today, ELDERLY_AGE))
         elif tag == "child":
-            stmt = stmt.where(Resident.birth_date > _years_before(today, CHILD_MAX_AGE + 1),
+            stmt = stmt.where(Resident.birth_date > years_before(today, CHILD_MAX_AGE + 1),
                               Resident.birth_date <= today)
         else:
             stmt = stmt.where(exists().where(ResidentTag.resident_id == Resident.id,
