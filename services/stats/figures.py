@@ -90,10 +90,12 @@ def coverage_day(date_to: dt.date, today: dt.date | None = None) -> dt.date:
 def coverage(unit: Unit, day: dt.date) -> tuple[dict, list[dict]]:
     """签约率 on `day`, overall and per key-population tag."""
     _start, registered_before = clock.day_bounds(day)
-    # the residents signed that day, as one hashed set joined once per statement (an IN per FILTER
-    # would build it three times)
+    # The residents signed that day, as one hashed set joined once per statement (an IN per FILTER
+    # would build it three times). No DISTINCT: a resident's terms never overlap (a renewal starts
+    # the day after its predecessor ends, a new signing from today, a termination ends a term today),
+    # so no resident has two contracts in force on one day; bench.overview checks it against EXISTS.
     signed_set = (select(Contract.resident_id.label("id"))
-                  .where(Contract.team_id.in_(unit.team_ids), _in_force_on(Contract, day)).distinct().subquery())
+                  .where(Contract.team_id.in_(unit.team_ids), _in_force_on(Contract, day)).subquery())
     signed = signed_set.c.id.is_not(None)
     population = and_(Resident.institution_id.in_(unit.institution_ids), Resident.created_at < registered_before)
     elderly = Resident.birth_date <= years_before(day, ELDERLY_AGE)
@@ -133,16 +135,22 @@ def fulfilment(unit: Unit, date_from: dt.date, date_to: dt.date) -> dict:
     """履约率: delivered so far ÷ promised in full, over the contracts in force in the period."""
     in_period = (select(Contract.id)
                  .where(Contract.team_id.in_(unit.team_ids), _in_force_between(Contract, date_from, date_to)))
-    promised = (select(func.coalesce(func.sum(ContractEntitlement.promised), 0))
-                .where(ContractEntitlement.contract_id.in_(in_period)).scalar_subquery())
-    delivered = (select(func.count()).select_from(ServiceDelivery)
-                 .where(ServiceDelivery.contract_id.in_(in_period), ServiceDelivery.delivered_on <= date_to)
-                 .scalar_subquery())
-    got_delivered, got_promised = db.session.execute(select(delivered, promised)).one()
+    # Each delivery adds one to its entitlement's `used` (services.contracts.deliveries, never undone),
+    # so what was delivered up to date_to is the counters less the deliveries dated after it: one scan
+    # of the entitlements, and for a period ending today (no delivery is dated in the future) an index
+    # probe that finds nothing, instead of counting every delivery.
+    promised, used = (select(func.coalesce(func.sum(ContractEntitlement.promised), 0),
+                             func.coalesce(func.sum(ContractEntitlement.used), 0))
+                      .where(ContractEntitlement.contract_id.in_(in_period)).subquery()).c
+    later = (select(func.count()).select_from(ServiceDelivery)
+             .where(ServiceDelivery.delivered_on > date_to, ServiceDelivery.contract_id.in_(in_period))
+             .scalar_subquery())
+    got_used, got_later, got_promised = db.session.execute(select(used, later, promised)).one()
+    got_delivered = got_used - got_later
     return fraction(got_delivered, got_promised)
 
 
-def _looked_after(unit: Unit, date_from: dt.date, date_to: dt.date):
+def looked_after(unit: Unit, date_from: dt.date, date_to: dt.date):
     """The residents a team looked after in the period: a contract in force on a day of it, or an enrolment."""
     return union(
         select(Contract.resident_id).where(Contract.team_id.in_(unit.team_ids),
@@ -157,7 +165,7 @@ def reminder_delivery(unit: Unit, date_from: dt.date, date_to: dt.date) -> dict:
     stmt = select(func.count(), func.count().filter(m.status == "delivered")).where(
         m.sent_at >= start, m.sent_at < end)
     if unit.kind == "team":
-        stmt = stmt.where(m.resident_id.in_(_looked_after(unit, date_from, date_to)))
+        stmt = stmt.where(m.resident_id.in_(looked_after(unit, date_from, date_to)))
     else:
         stmt = stmt.join(Resident, Resident.id == m.resident_id).where(
             Resident.institution_id.in_(unit.institution_ids))
