@@ -12,6 +12,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
         appointments,
         audit,
         contracts,
+        dashboard,
         exports,
         followup,
         health,
@@ -26,3 +27,4 @@ def register_blueprints(app: Flask, api: Api) -> None:
     for blp in (access.blp, org.blp, org.staff_blp, residents.blp, contracts.blp, followup.blp, appointments.blp,
                 reminders.blp, residents.me_blp, audit.blp, sync.blp, stats.blp, exports.blp):
         api.register_blueprint(blp, url_prefix="/api/v1" + (blp.url_prefix or ""))
+    app.register_blueprint(dashboard.bp)  # the /admin/ page: plain Flask, not in the API spec

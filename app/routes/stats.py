@@ -11,8 +11,12 @@ from app.schemas.exports import XLSX_BODY
 from app.schemas.stats import (
     MonthlyQuerySchema,
     MonthlySchema,
+    OverdueSchema,
     OverviewSchema,
     PeriodQuerySchema,
+    ReminderBreakdownSchema,
+    UnitQuerySchema,
+    UnitsSchema,
     WorkloadQuerySchema,
     WorkloadSchema,
 )
@@ -79,6 +83,36 @@ def monthly(args):
 def workload(args):
     """绩效工作量：每个团队、每位人员在统计期内的签约（新签、续约）、面对面随访、未访到、履约服务、预约到诊与满意度。"""
     return workload_for(args)
+
+
+@blp.route("/units", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.response(200, UnitsSchema)
+def units():
+    """可选统计单位：调用者权限范围内的机构与团队（供看板的机构/团队选择器；团队成员只有本团队）。"""
+    return stats.pickable_units(current_actor().scope, clock.today())
+
+
+@blp.route("/overdue", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.arguments(UnitQuerySchema, location="query")
+@blp.response(200, OverdueSchema)
+@blp.alt_response(404, description="团队或机构不存在或不在管辖范围内")
+def overdue(args):
+    """逾期未随访：今天各团队、各村/社区逾期的在管慢病患者数（与工作清单“逾期”部分同一口径），按项目分列。"""
+    return stats.overdue_followups(_unit(args), clock.today())
+
+
+@blp.route("/reminders", methods=["GET"])
+@login_required("doctor", "admin")
+@blp.arguments(PeriodQuerySchema, location="query")
+@blp.response(200, ReminderBreakdownSchema)
+@blp.alt_response(404, description="团队或机构不存在或不在管辖范围内")
+def reminders(args):
+    """提醒送达情况：统计期内发给本单位居民的提醒已发送、已送达、失败（按原因）及逐日明细；
+    居民范围与 /stats/overview 的提醒送达率相同。"""
+    date_from, date_to = _period(args)
+    return stats.reminder_breakdown(current_actor().scope, _unit(args), date_from, date_to)
 
 
 @blp.route("/overview.xlsx", methods=["GET"])

@@ -167,3 +167,115 @@ class WorkloadSchema(ma.Schema):
     teams = fields.List(fields.Nested(WorkloadTeamSchema), metadata={"description": "每个团队一行"})
     staff = fields.List(fields.Nested(WorkloadStaffSchema), metadata={
         "description": "本单位团队的成员，以及为本单位团队的记录做过工作的其他人员，每人一行"})
+
+
+class OverdueByProgramSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    hypertension = fields.Integer(metadata={"description": "高血压"})
+    diabetes = fields.Integer(metadata={"description": "2 型糖尿病"})
+    mental_disorder = fields.Integer(metadata={"description": "严重精神障碍"})
+
+
+class OverdueTeamSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    team_id = fields.Integer()
+    team_name = fields.String()
+    overdue = fields.Integer(metadata={"description": "逾期未随访的在管患者数（按项目计，一人两个项目计两次）"})
+    by_program = fields.Nested(OverdueByProgramSchema)
+
+
+class OverdueVillageSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    village = fields.String(metadata={"description": "居民档案的村/社区（未填写的归入“未填写村/社区”）"})
+    institution_name = fields.String(metadata={"description": "居民所属机构（区分不同乡镇的同名村）"})
+    overdue = fields.Integer()
+    by_program = fields.Nested(OverdueByProgramSchema)
+
+
+class OverdueSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    unit = fields.Nested(UnitSchema)
+    as_of = fields.Date(metadata={"description": "统计日（今天）：下次随访日期早于此日即为逾期"})
+    total = fields.Integer()
+    by_team = fields.List(fields.Nested(OverdueTeamSchema),
+                          metadata={"description": "单位内每个团队（无逾期为 0），逾期多者在前"})
+    by_village = fields.List(fields.Nested(OverdueVillageSchema),
+                             metadata={"description": "有逾期患者的村/社区，逾期多者在前"})
+
+
+class PickableInstitutionSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = fields.Integer()
+    name = fields.String()
+    type = fields.String()
+    parent_id = fields.Integer(allow_none=True)
+    depth = fields.Integer(metadata={"description": "在可选机构树中的层级（0 为最上层），供缩进显示"})
+
+
+class PickableTeamSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = fields.Integer()
+    name = fields.String()
+    institution_id = fields.Integer()
+
+
+class UnitsSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    today = fields.Date(metadata={"description": "部署时区的今天（统计期快捷选择以此为准）"})
+    default_kind = fields.String(metadata={"description": "不指定 team_id / institution_id 时统计的单位："
+                                           "team（团队成员）、institution（机构管理员）、community（医共体管理员）"})
+    institutions = fields.List(fields.Nested(PickableInstitutionSchema),
+                               metadata={"description": "可选机构（父机构在前）；团队成员为空"})
+    teams = fields.List(fields.Nested(PickableTeamSchema), metadata={"description": "可选团队；团队成员只有本团队"})
+
+
+class FailureReasonSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    error_code = fields.String(metadata={"description": "短信服务商或系统的错误码"})
+    label = fields.String(metadata={"description": "原因（中文）"})
+    count = fields.Integer()
+
+
+class ReminderDaySchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    date = fields.Date()
+    sent = fields.Integer()
+    delivered = fields.Integer()
+    failed = fields.Integer()
+    failed_by_error_code = fields.Dict(keys=fields.String(), values=fields.Integer())
+    wechat = fields.Integer(metadata={"description": "其中经微信订阅消息发送的条数"})
+    delivery_rate = fields.Float(allow_none=True)
+
+
+class ReminderBreakdownSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    unit = fields.Nested(UnitSchema)
+    date_from = fields.Date()
+    date_to = fields.Date()
+    sent = fields.Integer(metadata={"description": "已发送条数（按发送时间在统计期内），即送达率的分母"})
+    delivered = fields.Integer(metadata={"description": "其中回执为已送达的条数"})
+    failed = fields.Integer(metadata={"description": "统计期内发送失败的条数（含未能发出的）"})
+    delivery_rate = fields.Float(allow_none=True, metadata={"description": "delivered ÷ sent，与 /stats/overview 的"
+                                                            " reminder_delivery 一致"})
+    failed_by_reason = fields.List(fields.Nested(FailureReasonSchema), metadata={"description": "失败原因，多者在前"})
+    days = fields.List(fields.Nested(ReminderDaySchema), metadata={"description": "有发送记录的日期，按日期"})

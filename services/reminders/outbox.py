@@ -7,7 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, true
 
 from services.access.scope import Scope, resident_visible
 from services.core import audit, clock
@@ -134,15 +134,16 @@ def messages_page(scope: Scope, f: MessageFilters, page: int, page_size: int,
     return result
 
 
-def delivery_stats(scope: Scope, first: dt.date, last: dt.date) -> list[dict]:
-    """Per local day of the attempt: sent, delivered, failed (by error code), and the delivery rate."""
+def delivery_stats(scope: Scope, first: dt.date, last: dt.date, residents=None) -> list[dict]:
+    """Per local day of the attempt: sent, delivered, failed (by error code), and the delivery rate.
+    `residents` (a condition on Resident) narrows it to a unit's residents (the county's picture)."""
     start, end = clock.day_bounds(first, last)
     attempted = OutboxMessage.sent_at.is_not(None) | (OutboxMessage.status == "failed")
     rows = db.session.execute(
         select(OutboxMessage.status, OutboxMessage.error_code, OutboxMessage.sent_at, OutboxMessage.last_attempt_at,
                OutboxMessage.channel)
         .join(Resident, OutboxMessage.resident_id == Resident.id)
-        .where(resident_visible(scope), attempted,
+        .where(resident_visible(scope), true() if residents is None else residents, attempted,
                ((OutboxMessage.sent_at >= start) & (OutboxMessage.sent_at < end))
                | (OutboxMessage.sent_at.is_(None) & (OutboxMessage.last_attempt_at >= start)
                   & (OutboxMessage.last_attempt_at < end)))).all()

@@ -2,6 +2,7 @@
 the whole medical community, always inside the caller's scope."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -57,3 +58,38 @@ def resolve_unit(scope: Scope, team_id: int | None = None, institution_id: int |
     community = db.session.get(MedicalCommunity, scope.community_id)
     return Unit("community", community.id, community.name, _teams_of(scope.institution_ids),
                 tuple(sorted(scope.institution_ids)))
+
+
+def pickable_units(scope: Scope, today: dt.date) -> dict:
+    """What the caller may pick for a figure: the institutions (an admin's subtree, by tree order)
+    and teams in scope; a team member only their own team and no institution. `today` is the
+    deployment's day, which a page's period presets count from."""
+    if not scope.is_staff:
+        raise NotFound("资源不存在")
+    if scope.role == "doctor":
+        teams = [] if scope.team_id is None else [visible_team(scope.team_id, scope)]
+        return {"today": today, "default_kind": "team", "institutions": [], "teams": teams}
+    institutions = db.session.scalars(select(Institution).where(Institution.id.in_(sorted(scope.institution_ids)))
+                                      .order_by(Institution.id)).all()
+    teams = db.session.scalars(select(Team).where(Team.institution_id.in_(sorted(scope.institution_ids)))
+                               .order_by(Team.institution_id, Team.id)).all()
+    return {"today": today, "default_kind": "institution" if scope.home_institution_id is not None else "community",
+            "institutions": _tree_order(institutions), "teams": teams}
+
+
+def _tree_order(institutions) -> list:
+    """Parents before their children, so a picker can indent by depth."""
+    by_parent: dict[int | None, list] = {}
+    ids = {i.id for i in institutions}
+    for inst in institutions:
+        by_parent.setdefault(inst.parent_id if inst.parent_id in ids else None, []).append(inst)
+    out: list = []
+
+    def walk(parent, depth):
+        for inst in by_parent.get(parent, []):
+            out.append({"id": inst.id, "name": inst.name, "type": inst.type, "parent_id": inst.parent_id,
+                        "depth": depth})
+            walk(inst.id, depth + 1)
+
+    walk(None, 0)
+    return out

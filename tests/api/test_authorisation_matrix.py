@@ -65,8 +65,10 @@ PAYMENT = {"amount_fen": 800, "method": "cash", "receipt_no": "R-0001"}
 
 # Routes of the URL map that are not in the matrix, each with its reason.
 SKIPPED = {
-    ("GET", "/static/<path:filename>"): "Flask's default static route; the app ships no static folder",
     ("GET", "/api/swagger-ui/<path:filename>"): "Swagger UI's vendored asset files, public by design",
+    ("GET", "/admin/"): "the dashboard's page: the same HTML for everyone, no data in it; every figure it shows "
+                        "comes from the API routes of this table (tests/browser)",
+    ("GET", "/admin/static/<path:filename>"): "the dashboard's script, styles and vendored ECharts, public by design",
 }
 
 # Which of resident A's / team 1's records fills each path parameter.
@@ -385,6 +387,16 @@ TABLE: dict[tuple[str, str], Row] = {
         staff_list(stranger=404),
         query=lambda w: {"team_id": w.team_a, "date_from": "2026-01-01", "date_to": "2026-03-02"},
         about=lambda b, w: [t["team_id"] for t in b["teams"]] == [w.team_a], sees=STAFF_OWNERS),
+    ("GET", f"{V1}/stats/units"): Row(
+        staff_list(), about=lambda b, w: w.team_a in ids_of(b["teams"]), sees=STAFF_OWNERS),
+    ("GET", f"{V1}/stats/overdue"): Row(
+        staff_list(stranger=404), query=lambda w: {"team_id": w.team_a},
+        about=lambda b, w: b["unit"]["id"] == w.team_a and [t["team_id"] for t in b["by_team"]] == [w.team_a],
+        sees=STAFF_OWNERS),
+    ("GET", f"{V1}/stats/reminders"): Row(
+        staff_list(stranger=404),
+        query=lambda w: {"team_id": w.team_a, "date_from": "2026-01-01", "date_to": "2026-03-02"},
+        about=lambda b, w: b["unit"]["id"] == w.team_a, sees=STAFF_OWNERS),
     ("GET", f"{V1}/stats/overview.xlsx"): Row(
         staff_list(stranger=404), query=lambda w: {"team_id": w.team_a},
         why="as GET /stats/overview (a file: its values are checked in test_stats_overview.py)"),

@@ -417,3 +417,80 @@ def test_workload_xlsx_holds_what_the_json_shows(client, on_march_2):
     resp = client.get("/api/v1/stats/workload.xlsx", query_string={"team_id": on_march_2.team_b.id},
                       headers=login(client, "admin_a"))
     assert resp.status_code == 404
+
+
+# --- what the dashboard draws besides the overview ----------------------------------
+
+def test_units_offer_what_the_caller_may_pick(client, on_march_2):
+    w = on_march_2
+    body = get(client, "/api/v1/stats/units", login(client, "admin_a"))
+    assert body["today"] == "2026-03-02" and body["default_kind"] == "institution"
+    # thc_a and the village clinic below it, parents first with their depth; thc_a's team only
+    assert [(i["id"], i["depth"]) for i in body["institutions"]] == [(w.thc_a.id, 0), (w.village_a.id, 1)]
+    assert body["teams"] == [{"id": w.team_a.id, "name": "东镇家庭医生一队", "institution_id": w.thc_a.id}]
+    everything = get(client, "/api/v1/stats/units", login(client, "admin_all"))
+    assert everything["default_kind"] == "community"
+    assert [i["id"] for i in everything["institutions"]][0] == w.county.id
+    assert {t["id"] for t in everything["teams"]} == {w.team_a.id, w.team_b.id}
+    doctor = get(client, "/api/v1/stats/units", login(client, "doctor_b"))
+    assert doctor["default_kind"] == "team" and doctor["institutions"] == []
+    assert [t["id"] for t in doctor["teams"]] == [w.team_b.id]
+
+
+def test_overdue_by_team_and_village(client, on_march_2):
+    w = on_march_2
+    # R2's diabetes (enrolled 2025-06-01, first due 2025-06-15, only a not-reached visit since) is the one
+    # overdue patient: the worklist's overdue section says the same.
+    worklist = get(client, "/api/v1/worklist", login(client, "doctor_a"), status="overdue")
+    assert [i["resident"]["name"] for i in worklist["items"]] == ["乙"]
+    body = get(client, "/api/v1/stats/overdue", login(client, "admin_all"))
+    assert body["as_of"] == "2026-03-02" and body["total"] == 1
+    # every team of the unit is listed, the most overdue first; a team with none shows 0
+    assert [(t["team_id"], t["overdue"], t["by_program"]["diabetes"]) for t in body["by_team"]] == \
+        [(w.team_a.id, 1, 1), (w.team_b.id, 0, 0)]
+    # R2 has no village on record: grouped as such, under the clinic R2 is registered at
+    assert body["by_village"] == [{"village": "未填写村/社区", "institution_name": "东村卫生室", "overdue": 1,
+                                   "by_program": {"hypertension": 0, "diabetes": 1, "mental_disorder": 0}}]
+    own = get(client, "/api/v1/stats/overdue", login(client, "doctor_b"))
+    assert own["unit"]["id"] == w.team_b.id and own["total"] == 0 and own["by_village"] == []
+    assert [t["team_id"] for t in own["by_team"]] == [w.team_b.id]
+    assert client.get("/api/v1/stats/overdue", query_string={"team_id": w.team_a.id},
+                      headers=login(client, "doctor_b")).status_code == 404
+
+
+def test_reminder_breakdown_matches_the_overview(client, on_march_2):
+    w = on_march_2
+    from services.models import Resident
+
+    r1 = db.session.scalar(db.select(Resident).where(Resident.name == "甲"))
+    # a message to R1 the carrier could not deliver (Twilio 30003), and one that failed before being sent
+    db.session.add_all([
+        OutboxMessage(dedupe_key="t:30003", kind="followup_due", resident_id=r1.id, recipient="+8613800000000",
+                      template_code="t", text="x", status="failed", error_code="30003", sent_at=local(2026, 2, 3)),
+        OutboxMessage(dedupe_key="t:unsent", kind="followup_due", resident_id=r1.id, recipient="+8613800000000",
+                      template_code="t", text="x", status="failed", error_code="21211",
+                      last_attempt_at=local(2026, 2, 4)),
+    ])
+    db.session.commit()
+    admin = login(client, "admin_a")
+    body = get(client, "/api/v1/stats/reminders", admin, **PERIOD)
+    overview = get(client, "/api/v1/stats/overview", admin, **PERIOD)
+    # sent in the period to thc_a's residents: R1 01-15 delivered, R2 02-01 failed, R1 02-03 failed (30003),
+    # R3 02-28 no receipt; the one never sent counts as failed, not as sent
+    assert (body["sent"], body["delivered"], body["failed"]) == (4, 1, 3)
+    assert body["delivery_rate"] == 0.25
+    assert overview["reminder_delivery"] == f(1, 4, 0.25)
+    assert body["failed_by_reason"] == [
+        {"error_code": "21211", "label": "号码格式无效", "count": 1},
+        {"error_code": "30003", "label": "无法接通（关机、停机或不在服务区）", "count": 1},
+        {"error_code": "UNKNOWN", "label": "原因未知", "count": 1}]
+    assert [d["date"] for d in body["days"]] == ["2026-01-15", "2026-02-01", "2026-02-03", "2026-02-04",
+                                                 "2026-02-28"]
+    # a team: the residents it looked after; another team's doctor may not ask for it
+    team = get(client, "/api/v1/stats/reminders", login(client, "doctor_a"), **PERIOD)
+    assert team["unit"]["id"] == w.team_a.id and team["sent"] == 4
+    assert client.get("/api/v1/stats/reminders", query_string={"team_id": w.team_a.id, **PERIOD},
+                      headers=login(client, "doctor_b")).status_code == 404
+    bad = client.get("/api/v1/stats/reminders", query_string={"date_from": "2026-03-01", "date_to": "2026-02-01"},
+                     headers=admin)
+    assert bad.status_code == 422 and "date_from" in bad.get_json()["errors"]
