@@ -74,8 +74,9 @@ bench: install
 	@if $(PG_REACHABLE) 2>/dev/null; then \
 		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} $(BIN)/python -m bench.worklist && \
 		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} BENCH_SMS_MESSAGES=$${BENCH_SMS_MESSAGES:-40} $(BIN)/python -m bench.reminders && \
-		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} $(BIN)/python -m bench.sync; \
-	else echo "bench: no PostgreSQL reachable: the county benchmarks (worklist, reminders, sync) are skipped"; fi
+		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} $(BIN)/python -m bench.sync && \
+		BENCH_SCALE=$${BENCH_SCALE:-0.02} BENCH_REPEAT=$${BENCH_REPEAT:-3} $(BIN)/python -m bench.overview; \
+	else echo "bench: no PostgreSQL reachable: the county benchmarks (worklist, reminders, sync, overview) are skipped"; fi
 	BENCH_LOAD_SECONDS=$${BENCH_LOAD_SECONDS:-20} BENCH_LOAD_SKIP_UNREACHABLE=1 $(BIN)/python -m bench.load
 
 clean:
