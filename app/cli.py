@@ -30,11 +30,17 @@ def demo_seed() -> None:
 
     sessions = seed_demo_sessions()
     db.session.commit()
+    from services.demo.history import seed_demo_history
+
+    history = seed_demo_history(current_app.extensions["followup_rules"])
+    db.session.commit()
     click.echo(result.summary())
     click.echo(f"\n演示慢病管理 / demo chronic-disease patients enrolled this run: {enrolled}")
     click.echo(f"演示签约 / demo contracts signed this run: {signed}"
                + ("" if signed else "（已存在或未加载服务包目录 / already present, or catalog not loaded）"))
     click.echo(f"演示出诊时段 / demo sessions for the next two weeks created this run: {sessions}")
+    click.echo("演示历史（供管理看板）/ demo history for the dashboard this run: "
+               + ", ".join(f"{kind} {n}" for kind, n in history.items()))
 
 
 sync_cli = AppGroup("sync", help="巡诊离线同步")
