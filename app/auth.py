@@ -130,6 +130,22 @@ def login_required(*roles: str, refresh: bool = False):
     return decorator
 
 
+def acting_scope(resident_id: int | None = None):
+    """The caller's scope; for a resident naming an actively linked family member (家庭成员), that
+    member's scope with the caller recorded as the actor; anyone else named is 404."""
+    from services.residents import family
+
+    return family.acting_scope(current_actor().scope, resident_id)
+
+
+def acting_scope_for(kind: str, record_id: int):
+    """As acting_scope, for a record named by its id (`appointment` or `contract`): a linked member's
+    record is read and changed in the member's scope; anything else is left to the caller's (404)."""
+    from services.residents import family
+
+    return family.acting_scope_for_record(current_actor().scope, kind, record_id)
+
+
 def optional_actor() -> Actor | None:
     """The caller if the request carries a valid token, else None (public endpoints)."""
     verify_jwt_in_request(optional=True)

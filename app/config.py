@@ -16,6 +16,7 @@ from services.access.wechat_login import WechatSettings
 from services.appointments.sessions import AppointmentSettings
 from services.contracts.lifecycle import ContractSettings
 from services.reminders.settings import ReminderSettings, parse_quiet_hours
+from services.residents.family import FamilySettings
 from services.sync.pull import SyncSettings
 
 DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
@@ -109,6 +110,10 @@ def load_config(instance_path: str) -> dict:
         # Resident one-time codes.
         "OTP_TTL_SECONDS": _int("OTP_TTL_SECONDS", 300),
         "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
+        # Family links (家庭成员): active links per resident acting for others, and the member's code
+        "FAMILY_MAX_LINKS": _int("FAMILY_MAX_LINKS", 6),
+        "FAMILY_CODE_TTL_SECONDS": _int("FAMILY_CODE_TTL_SECONDS", 600),
+        "FAMILY_CODE_MAX_ATTEMPTS": _int("FAMILY_CODE_MAX_ATTEMPTS", 5),
         "OTP_RATE_LIMIT_PER_PHONE": _env("OTP_RATE_LIMIT_PER_PHONE", "1 per minute;5 per hour"),
         "OTP_RATE_LIMIT_PER_IP": _env("OTP_RATE_LIMIT_PER_IP", "20 per hour"),
         # Against password spraying across many accounts from one address.
@@ -218,6 +223,7 @@ class Settings:
     team_capacity_per_doctor: int
     round_point_schedule_days: int
     sync: SyncSettings
+    family: FamilySettings
 
 
 def build_settings(c: Mapping) -> Settings:
@@ -249,6 +255,8 @@ def build_settings(c: Mapping) -> Settings:
         round_point_schedule_days=c["ROUND_POINT_SCHEDULE_DAYS"],
         sync=SyncSettings(window_days=c["SYNC_APPOINTMENT_DAYS"], full_phone=c["SYNC_FULL_PHONE"],
                           receipt_days=c["SYNC_RECEIPT_DAYS"]),
+        family=FamilySettings(max_active_links=c["FAMILY_MAX_LINKS"], code_ttl_seconds=c["FAMILY_CODE_TTL_SECONDS"],
+                              code_max_attempts=c["FAMILY_CODE_MAX_ATTEMPTS"]),
     )
 
 

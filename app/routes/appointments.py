@@ -4,7 +4,15 @@ import datetime as dt
 
 from flask_smorest import Blueprint
 
-from app.auth import current_actor, login_required, optional_actor, request_context, settings
+from app.auth import (
+    acting_scope,
+    acting_scope_for,
+    current_actor,
+    login_required,
+    optional_actor,
+    request_context,
+    settings,
+)
 from app.schemas.appointments import (
     AgendaQuerySchema,
     AgendaSchema,
@@ -109,7 +117,7 @@ def cancel_slot(body, slot_id):
 @blp.alt_response(409, description=BOOKING_ERRORS)
 def book(body):
     """预约：居民为本人预约，工作人员为管辖范围内的居民代约；名额在并发下也不会超订"""
-    booked = appointments.book(body, current_actor().scope)
+    booked = appointments.book(body, acting_scope(body.get("resident_id")))
     commit()
     return booked
 
@@ -121,7 +129,7 @@ def book(body):
 def list_appointments(args):
     """预约列表：居民看本人的（when=upcoming|past），工作人员看本团队/管辖范围内的"""
     page_args = {"page": args.pop("page"), "page_size": args.pop("page_size")}
-    page = appointments.appointments_page(current_actor().scope, appointments.AppointmentFilters(**args),
+    page = appointments.appointments_page(acting_scope(args.get("resident_id")), appointments.AppointmentFilters(**args),
                                           **page_args, ctx=request_context())
     commit()
     return page
@@ -133,7 +141,7 @@ def list_appointments(args):
 @blp.alt_response(404, description="APPOINTMENT_NOT_FOUND")
 def get_appointment(appointment_id):
     """单个预约及其变更记录"""
-    return appointments.get_appointment_detail(appointment_id, current_actor().scope)
+    return appointments.get_appointment_detail(appointment_id, acting_scope_for("appointment", appointment_id))
 
 
 def _change(detail):
@@ -148,7 +156,8 @@ def _change(detail):
 @blp.alt_response(409, description="CANCEL_WINDOW_CLOSED（居民在开始前不足截止时间）、INVALID_APPOINTMENT_STATUS")
 def cancel_appointment(body, appointment_id):
     """取消预约：居民须在开始前（默认 2 小时）取消；工作人员随时可取消但须说明原因"""
-    return _change(appointments.cancel(appointment_id, body.get("reason"), current_actor().scope, _settings()))
+    return _change(appointments.cancel(appointment_id, body.get("reason"), acting_scope_for("appointment", appointment_id),
+                                       _settings()))
 
 
 @blp.route("/appointments/<int:appointment_id>/reschedule", methods=["POST"])
@@ -159,7 +168,7 @@ def cancel_appointment(body, appointment_id):
 def reschedule_appointment(body, appointment_id):
     """改约：取消原预约并预约新时段，在同一事务内完成；新时段约不上则原预约不受影响"""
     appt = appointments.reschedule(appointment_id, body["slot_id"], body.get("reason"),
-                                   current_actor().scope, _settings())
+                                   acting_scope_for("appointment", appointment_id), _settings())
     return _change(appt)
 
 

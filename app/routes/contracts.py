@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from app.auth import current_actor, login_required, settings
+from app.auth import acting_scope, acting_scope_for, current_actor, login_required, settings
 from app.schemas.common import PageQuerySchema
 from app.schemas.contracts import (
     ContractCreateSchema,
@@ -47,7 +47,7 @@ def _settings() -> contracts.ContractSettings:
 @blp.response(200, PackageListSchema)
 def list_packages(args):
     """当前生效的服务包；带 resident_id（工作人员）或居民本人登录时标注是否符合条件"""
-    return {"items": contracts.packages_for(current_actor().scope, args.get("resident_id"))}
+    return {"items": contracts.packages_for(acting_scope(args.get("resident_id")), args.get("resident_id"))}
 
 
 @blp.route("/quotes", methods=["POST"])
@@ -57,7 +57,7 @@ def list_packages(args):
 @blp.alt_response(422, description="BASIC_PACKAGE_REQUIRED、PACKAGE_NOT_ELIGIBLE、UNKNOWN_PACKAGE")
 def create_quote(body):
     """报价：每个服务包及合计的标准价值、各出资方分担和个人自付（分，精确相加）"""
-    scope = current_actor().scope
+    scope = acting_scope(body.get("resident_id"))
     resident_id = body.get("resident_id") or scope.resident_id
     if resident_id is None:
         raise ValidationFailed.field("resident_id", "必填字段")
@@ -74,7 +74,7 @@ def create_quote(body):
 @blp.alt_response(422, description=CONTRACT_ERRORS[422])
 def create_contract(body):
     """签约：居民线上申请（pending），或工作人员现场签约并缴费（active）"""
-    contract = contracts.create_contract(body, current_actor().scope, _settings())
+    contract = contracts.create_contract(body, acting_scope(body.get("resident_id")), _settings())
     commit()
     return contract
 
@@ -86,7 +86,7 @@ def create_contract(body):
 def list_contracts(args):
     """签约列表：按状态、团队、居民、N 天内到期筛选（居民只看到自己的）"""
     page, page_size = args.pop("page"), args.pop("page_size")
-    return contracts.contracts_page(current_actor().scope, args, page, page_size)
+    return contracts.contracts_page(acting_scope(args.get("resident_id")), args, page, page_size)
 
 
 @blp.route("/contracts/<int:contract_id>", methods=["GET"])
@@ -94,7 +94,7 @@ def list_contracts(args):
 @blp.response(200, ContractDetailSchema)
 def get_contract(contract_id):
     """签约详情：服务包快照、权益（承诺/已用/剩余）、履约率、状态历史"""
-    return contracts.get_contract_detail(contract_id, current_actor().scope)
+    return contracts.get_contract_detail(contract_id, acting_scope_for("contract", contract_id))
 
 
 @blp.route("/contracts/<int:contract_id>/accept", methods=["POST"])
@@ -154,7 +154,7 @@ def terminate(body, contract_id):
 @blp.alt_response(422, description=CONTRACT_ERRORS[422])
 def renew(body, contract_id):
     """续约：从原到期日次日起生效，可更换团队和服务包"""
-    contract = contracts.renew_contract(contract_id, body, current_actor().scope, _settings())
+    contract = contracts.renew_contract(contract_id, body, acting_scope_for("contract", contract_id), _settings())
     commit()
     return contract
 
@@ -178,7 +178,8 @@ def record_service(body, contract_id):
 @blp.response(200, ServicePageSchema)
 def list_services(args, contract_id):
     """该签约已提供的服务"""
-    return contracts.deliveries_page(contract_id, current_actor().scope, args["page"], args["page_size"])
+    return contracts.deliveries_page(contract_id, acting_scope_for("contract", contract_id), args["page"],
+                                     args["page_size"])
 
 
 @blp.route("/contracts/<int:contract_id>/evaluations", methods=["POST"])
@@ -188,7 +189,8 @@ def list_services(args, contract_id):
 @blp.alt_response(409, description="EVALUATION_ALREADY_SUBMITTED（每份签约每月一次）")
 def evaluate(body, contract_id):
     """满意度评价（签约居民本人，1-5 分）"""
-    evaluation = contracts.add_evaluation(contract_id, body["score"], body.get("comment"), current_actor().scope)
+    evaluation = contracts.add_evaluation(contract_id, body["score"], body.get("comment"),
+                                          acting_scope_for("contract", contract_id))
     commit()
     return evaluation
 

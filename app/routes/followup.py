@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import current_app
 from flask_smorest import Blueprint
 
-from app.auth import cipher, current_actor, login_required, request_context
+from app.auth import acting_scope, cipher, current_actor, login_required, request_context
 from app.schemas.followup import (
     EXTRA_KEYS,
     EnrolmentCreateSchema,
@@ -81,12 +81,12 @@ def record_followup(body):
 
 
 @blp.route("/residents/<int:resident_id>/followups", methods=["GET"])
-@login_required("doctor", "admin")
+@login_required("resident", "doctor", "admin")
 @blp.arguments(FollowUpQuerySchema, location="query")
 @blp.response(200, FollowUpPageSchema)
 def list_followups(args, resident_id):
-    """该居民的随访记录（最新在前）"""
-    page = followup.followups_page(resident_id, current_actor().scope, args.get("program"), args["page"],
+    """该居民的随访记录（最新在前）：工作人员看管辖范围内的居民；居民看本人的，或已确认关联的家庭成员的"""
+    page = followup.followups_page(resident_id, acting_scope(resident_id), args.get("program"), args["page"],
                                    args["page_size"], request_context())
     commit()
     return page

@@ -5,6 +5,7 @@ from flask_smorest.fields import Upload
 from marshmallow import fields, validate
 
 from app.schemas.common import BaseSchema, Date, Int, LocalDateTime, PageQuerySchema, TagSchema, page_schema
+from services.models.family import FAMILY_RELATIONS
 from services.models.resident import CONSENT_SCOPES, TAG_LABELS
 
 TAG_CODES = tuple(TAG_LABELS)
@@ -190,3 +191,56 @@ class ImportReportSchema(ma.Schema):
     written = fields.Boolean(metadata={"description": "是否已写入"})
     errors = fields.List(fields.Nested(ImportErrorSchema))
     rows = fields.List(fields.Nested(ImportRowSchema), metadata={"description": "已写入的行"})
+
+
+# --- family links (家庭成员) -----------------------------------------------------------------
+class MeQuerySchema(BaseSchema):
+    resident_id = Int(metadata={"description": "已确认关联的家庭成员的居民 id：查看该成员的档案、签约和待办（非关联成员为 404）"})
+
+
+class FamilyLinkCreateSchema(BaseSchema):
+    id_number = fields.String(required=True, validate=validate.Length(min=15, max=30),
+                              metadata={"description": "家庭成员的身份证号（须已建档）"})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50),
+                         metadata={"description": "家庭成员的姓名，须与档案一致"})
+    relation = fields.String(required=True, validate=validate.OneOf(tuple(FAMILY_RELATIONS)),
+                             metadata={"description": "与本人的关系：parent 父母、child 子女、spouse 配偶、other 其他"})
+    reminders_to_proxy = fields.Boolean(load_default=False, metadata={
+        "description": "该成员没有手机号时，由本人代收其提醒短信"})
+
+
+class FamilyConfirmSchema(BaseSchema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^\s*\d{6}\s*$", error="验证码为 6 位数字"),
+                         metadata={"description": "发到家庭成员本人手机上的 6 位验证码"})
+
+
+class FamilyPersonSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = Int()
+    name = fields.String(metadata={"description": "我代办的成员显示全名；代我办理的人显示脱敏姓名"})
+    phone = fields.String(allow_none=True, metadata={"description": "脱敏手机号"})
+
+
+class FamilyLinkSchema(ma.Schema):
+    class Meta:
+        ordered = True
+
+    id = Int()
+    relation = fields.String()
+    relation_label = fields.String()
+    status = fields.String(metadata={"description": "pending 待确认（此时不能代办任何事）、active 已确认"})
+    direction = fields.String(metadata={"description": "member：我可代其办理的家庭成员；proxy：可代我办理的家人"})
+    resident = fields.Nested(FamilyPersonSchema, metadata={"description": "关联的另一方"})
+    reminders_to_proxy = fields.Boolean()
+    confirm_by = fields.String(allow_none=True, metadata={
+        "description": "待确认时的确认方式：sms（验证码已发到成员手机）或 staff（成员无手机号，须到卫生院由家庭医生团队当面确认）"})
+    code_sent_at = LocalDateTime(allow_none=True)
+    confirmed_at = LocalDateTime(allow_none=True)
+    confirmed_via = fields.String(allow_none=True, metadata={"description": "sms 或 staff"})
+    created_at = LocalDateTime()
+
+
+class FamilyListSchema(ma.Schema):
+    items = fields.List(fields.Nested(FamilyLinkSchema))

@@ -32,6 +32,9 @@ class Scope:
     home_institution_id: int | None = None
     # Shown in the audit log next to the id.
     actor_name: str | None = None
+    # A resident acting for a linked family member (services/residents/family.py): the acting
+    # resident's id, also `actor_id`; `resident_id` is then the member's.
+    proxy_id: int | None = None
 
     @property
     def is_staff(self) -> bool:

@@ -139,7 +139,8 @@ def _book(slot: Slot, resident: Resident, scope: Scope, reason: str | None, enro
     _take_place(slot, now)
     appt = Appointment(slot_id=slot.id, resident_id=resident.id, status="booked", reason=reason,
                        enrolment_id=enrolment_id, booked_by=scope.kind,
-                       booked_by_staff_id=scope.actor_id if scope.is_staff else None, created_at=now,
+                       booked_by_staff_id=scope.actor_id if scope.is_staff else None,
+                       proxy_resident_id=scope.proxy_id, created_at=now,
                        rescheduled_from_id=rescheduled_from.id if rescheduled_from else None)
     db.session.add(appt)
     flush_or_conflict(_MARK_ERRORS["ALREADY_BOOKED"]())  # the same resident booking twice at the same moment

@@ -29,7 +29,8 @@ def add_evaluation(contract_id: int, score: int, comment: str | None, scope: Sco
     if exists is not None:
         raise Conflict("本月已评价过，每份签约每月可评价一次", code="EVALUATION_ALREADY_SUBMITTED")
     evaluation = Evaluation(contract_id=contract.id, resident_id=contract.resident_id, team_id=contract.team_id,
-                            month=month, score=score, comment=comment, created_at=clock.now())
+                            month=month, score=score, comment=comment, proxy_resident_id=scope.proxy_id,
+                            created_at=clock.now())
     db.session.add(evaluation)
     flush_or_conflict(Conflict("本月已评价过，每份签约每月可评价一次", code="EVALUATION_ALREADY_SUBMITTED"))
     return evaluation

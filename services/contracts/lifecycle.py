@@ -257,7 +257,7 @@ def create_contract(data: dict, scope: Scope, settings: ContractSettings) -> Con
     prepared = prepare_quote(resident, data["package_codes"], today)
     contract = Contract(resident_id=resident.id, team_id=team.id, term_months=settings.term_months,
                         applied_by=scope.kind, created_by_staff_id=scope.actor_id if scope.is_staff else None,
-                        created_at=clock.now())
+                        proxy_resident_id=scope.proxy_id, created_at=clock.now())
     _snapshot(contract, prepared)
     if scope.kind == "resident":
         contract.status = "pending"
@@ -357,7 +357,8 @@ def renew_contract(contract_id: int, data: dict, scope: Scope, settings: Contrac
     prepared = prepare_quote(resident, codes, start)
     contract = Contract(resident_id=resident.id, team_id=team.id, term_months=settings.term_months,
                         applied_by=scope.kind, created_by_staff_id=scope.actor_id if scope.is_staff else None,
-                        renewed_from_id=old.id, starts_on=start, created_at=clock.now())
+                        renewed_from_id=old.id, starts_on=start, proxy_resident_id=scope.proxy_id,
+                        created_at=clock.now())
     _snapshot(contract, prepared)
     if scope.kind == "resident":
         contract.status = "pending"

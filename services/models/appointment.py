@@ -99,6 +99,8 @@ class Appointment(db.Model):
     enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("program_enrolments.id"))
     booked_by: Mapped[str] = mapped_column(String(20))  # resident | staff
     booked_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # A family member who booked for the resident (家庭成员代约); null when they booked themself or staff did.
+    proxy_resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
@@ -108,7 +110,7 @@ class Appointment(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
     slot: Mapped[Slot] = relationship()
-    resident: Mapped["Resident"] = relationship()  # noqa: F821
+    resident: Mapped["Resident"] = relationship(foreign_keys=[resident_id])  # noqa: F821
 
 
 class AppointmentEvent(db.Model):

@@ -52,6 +52,8 @@ class Contract(db.Model):
     term_months: Mapped[int] = mapped_column(Integer, default=12)
     applied_by: Mapped[str] = mapped_column(String(20), default="staff")  # resident | staff
     created_by_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # A family member who applied or renewed for the resident; null when they did it themself or staff did.
+    proxy_resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     renewed_from_id: Mapped[int | None] = mapped_column(ForeignKey("contracts.id"))
     list_value_fen: Mapped[int] = mapped_column(Integer, default=0)
     self_pay_fen: Mapped[int] = mapped_column(Integer, default=0)
@@ -168,4 +170,6 @@ class Evaluation(db.Model):
     month: Mapped[str] = mapped_column(String(7))  # YYYY-MM in the deployment's time zone
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(String(500))
+    # A family member who rated for the resident; null when the resident rated themself.
+    proxy_resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=now)

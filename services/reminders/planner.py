@@ -30,7 +30,7 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
     JSON,
@@ -114,6 +114,25 @@ class _Candidate:
     data: dict
     send_at: dt.datetime
     not_after: dt.datetime | None = None
+    proxy_id: int | None = None  # the family member who receives it for a resident with no mobile
+
+
+def _to_proxies(candidates: list[_Candidate]) -> list[_Candidate]:
+    """A resident with no mobile number (and no WeChat) gets their reminders through the family member
+    who asked for them (services/residents/family.py); everyone else gets their own."""
+    from services.residents.family import proxy_phones
+
+    proxies = proxy_phones({c.resident.id for c in candidates if not c.resident.phone
+                            and not c.resident.wechat_openid})
+    if not proxies:
+        return candidates
+    out = []
+    for c in candidates:
+        got = proxies.get(c.resident.id)
+        if got is not None:
+            c = replace(c, resident=replace(c.resident, phone=got[1]), proxy_id=got[0])
+        out.append(c)
+    return out
 
 
 def local_at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
@@ -326,7 +345,8 @@ def _row(c: _Candidate, opted_out: set[str], wechat: set[tuple[int, str]], s: Re
         "dedupe_key": c.key, "kind": c.kind, "resident_id": r.id, "subject_type": c.subject_type,
         "subject_id": c.subject_id, "occurrence": c.occurrence,
         "recipient": recipient, "channel": "wechat" if can_wechat else "sms",
-        "template_code": c.kind, "text": c.text, "data": c.data, "status": status, "status_reason": reason,
+        "template_code": c.kind, "text": c.text, "data": c.data, "status": status,
+        "status_reason": reason or (f"family_proxy:{c.proxy_id}" if c.proxy_id else None),
         "attempts": 0, "next_attempt_at": c.send_at if status == "planned" else None, "not_after": c.not_after,
         "created_at": now, "updated_at": now,
     }
@@ -403,7 +423,7 @@ def _write(candidates: Iterable[_Candidate], s: ReminderSettings, now: dt.dateti
         if not batch:
             return
         existing = _existing_keys({c.key for c in batch})
-        fresh = [c for c in batch if c.key not in existing]
+        fresh = _to_proxies([c for c in batch if c.key not in existing])
         opted_out = _opted_out_numbers({c.resident.phone for c in fresh if c.resident.phone})
         wechat = _wechat_ready({c.resident.id for c in fresh if c.resident.wechat_openid}, s)
         rows = []

@@ -43,7 +43,7 @@ from services.catalog.files import CATALOG_DIR, load_directory
 from services.core import clock
 from services.core.db import db
 from services.core.idcard import make_id_number
-from services.models import Evaluation, OtpCode, OutboxMessage, RoundPoint
+from services.models import Evaluation, FamilyLink, OtpCode, OutboxMessage, RoundPoint
 from tests.factories import PASSWORD, login, make_resident, make_staff, make_world, resident_headers
 
 CALLERS = ("anonymous", "resident_a", "resident_b", "doctor_team1", "doctor_team2", "admin_inst2",
@@ -75,7 +75,7 @@ SKIPPED = {
 DEFAULT_PARAMS = {
     "resident_id": "resident_a", "appointment_id": "appt_tomorrow", "contract_id": "contract",
     "slot_id": "slot_tomorrow", "team_id": "team_a", "institution_id": "thc_a", "point_id": "round_point",
-    "staff_id": "doctor_a", "enrolment_id": "enrolment", "referral_id": "referral",
+    "staff_id": "doctor_a", "enrolment_id": "enrolment", "referral_id": "referral", "link_id": "family_link",
 }
 
 
@@ -273,6 +273,22 @@ TABLE: dict[tuple[str, str], Row] = {
         about=lambda b, w: b["id"] == w.resident_a, sees=STAFF_OWNERS),
     ("GET", f"{V1}/me"): Row(
         resident_self(), about=lambda b, w: b["profile"]["id"] == w.resident_a, sees=frozenset({"resident_a"})),
+    ("POST", f"{V1}/me/family"): Row(
+        resident_self(201, resident_b=422),
+        json=lambda w, c: {"id_number": w.id_number_b, "name": "李四", "relation": "spouse"},
+        why="resident B naming themself is 422 FAMILY_MEMBER_IS_SELF"),
+    ("GET", f"{V1}/me/family"): Row(
+        resident_self(), about=lambda b, w: w.family_link in ids_of(b["items"]), sees=frozenset({"resident_a"})),
+    ("POST", f"{V1}/me/family/<int:link_id>/confirm"): Row(
+        (401, 422, 404, 403, 403, 403, 403), json=lambda w, c: {"code": "000000"},
+        why="A's own pending link has no live code: 422 FAMILY_CODE_EXPIRED; anyone else's link is 404"),
+    ("POST", f"{V1}/me/family/<int:link_id>/resend"): Row(
+        (401, 200, 404, 403, 403, 403, 403), about=lambda b, w: b["id"] == w.family_link,
+        sees=frozenset({"resident_a"})),
+    ("DELETE", f"{V1}/me/family/<int:link_id>"): Row((401, 204, 404, 403, 403, 403, 403)),
+    ("POST", f"{V1}/residents/<int:resident_id>/family/<int:link_id>/confirm"): Row(
+        staff_in_scope(), params={"resident_id": "family_member"},
+        about=lambda b, w: b["id"] == w.family_link, sees=STAFF_OWNERS),
     ("GET", f"{V1}/me/notification-preferences"): Row(resident_self()),
     ("PATCH", f"{V1}/me/notification-preferences"): Row(resident_self(), json=lambda w, c: {"sms": False}),
     ("POST", f"{V1}/me/wechat-subscriptions"): Row(
@@ -291,7 +307,7 @@ TABLE: dict[tuple[str, str], Row] = {
                            **({"payment": PAYMENT} if _is_staff(c) else {})},
         why="A already holds an active contract: 409 CONTRACT_ALREADY_ACTIVE for whoever may sign for A"),
     ("GET", f"{V1}/contracts"): Row(
-        (401, 200, 200, 200, 200, 200, 200), query=lambda w: {"resident_id": w.resident_a},
+        (401, 200, 404, 200, 200, 200, 200), query=lambda w: {"resident_id": w.resident_a},
         about=lambda b, w: w.contract in ids_of(b["items"])),
     ("GET", f"{V1}/contracts/<int:contract_id>"): Row(
         owner_or_staff_in_scope(), about=lambda b, w: b["id"] == w.contract),
@@ -337,9 +353,8 @@ TABLE: dict[tuple[str, str], Row] = {
                            "visit_mode": "clinic", "sbp": 128, "dbp": 78},
         about=lambda b, w: b["resident_id"] == w.resident_a, sees=STAFF_OWNERS),
     ("GET", f"{V1}/residents/<int:resident_id>/followups"): Row(
-        staff_in_scope(), about=lambda b, w: w.followup in ids_of(b["items"]), sees=STAFF_OWNERS,
-        why="staff only today (a resident's role gets 403); residents reading their own and their "
-            "linked members' follow-ups come with the family-links issue (api.md, Family members)"),
+        owner_or_staff_in_scope(), about=lambda b, w: w.followup in ids_of(b["items"]),
+        why="a resident reads their own follow-ups, or a linked member's (tests/api/test_family.py)"),
     ("GET", f"{V1}/worklist"): Row(
         staff_list(stranger=404), query=lambda w: {"team_id": w.team_a, "due_before": "2026-12-31"},
         about=has_resident_a, sees=STAFF_OWNERS),
@@ -422,7 +437,7 @@ TABLE: dict[tuple[str, str], Row] = {
         json=lambda w, c: {"slot_id": w.slot_spare, "resident_id": w.resident_a, "reason": "复查血压"},
         about=lambda b, w: b["resident"]["id"] == w.resident_a),
     ("GET", f"{V1}/appointments"): Row(
-        (401, 200, 200, 200, 200, 200, 200), query=lambda w: {"resident_id": w.resident_a},
+        (401, 200, 404, 200, 200, 200, 200), query=lambda w: {"resident_id": w.resident_a},
         about=has_resident_a),
     ("GET", f"{V1}/appointments/<int:appointment_id>"): Row(
         owner_or_staff_in_scope(), about=lambda b, w: b["id"] == w.appt_tomorrow),
@@ -565,7 +580,10 @@ def build_world(client) -> SimpleNamespace:
         subject_type="enrolment", subject_id=enrolment["id"], occurrence="2026-04-10", recipient="+86" + PHONE_A,
         channel="sms", template_code="followup_due", text="【家庭医生签约服务】您有一项健康随访服务将于4月10日到期。",
         status="delivered", attempts=1, sent_at=clock.now(), delivered_at=clock.now(), last_attempt_at=clock.now())
-    db.session.add_all([evaluation, message])
+    # A's father, registered at thc_a, asked to be linked and not yet confirmed (no live code).
+    father = make_resident(base.thc_a, name="张父", birth=dt.date(1930, 3, 3), phone="13912340009")
+    link = FamilyLink(resident_id=a.id, member_id=father.id, relation="parent", status="pending")
+    db.session.add_all([evaluation, message, link])
     db.session.commit()
     return SimpleNamespace(
         thc_a=base.thc_a.id, thc_b=base.thc_b.id, county=base.county.id, team_a=base.team_a.id,
@@ -573,7 +591,8 @@ def build_world(client) -> SimpleNamespace:
         resident_a=a.id, resident_b=b.id, contract=contract["id"], enrolment=enrolment["id"],
         followup=followup["id"], referral=referral["id"], slot_today=slot_today, slot_tomorrow=slot_tomorrow,
         slot_spare=slot_spare, appt_today=appt_today, appt_tomorrow=appt_tomorrow, evaluation=evaluation.id,
-        message=message.id, new_id_number=make_id_number("131122", dt.date(1970, 1, 1), 7, "male"))
+        message=message.id, family_member=father.id, family_link=link.id, id_number_b=b.id_number,
+        new_id_number=make_id_number("131122", dt.date(1970, 1, 1), 7, "male"))
 
 
 def caller_headers(client, w, caller: str, token: str) -> dict:
