@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f
 DEVSTAMP := $(VENV)/.dev-installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 FLASK  := $(BIN)/flask --app wsgi
 
-.PHONY: install install-dev run serve migrate seed test test-sqlite test-postgres lint fuzz bench clean
+.PHONY: install install-dev run serve migrate seed test test-sqlite test-postgres test-client lint fuzz bench clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,13 +39,22 @@ serve: install
 
 # SQLite: the whole suite. PostgreSQL: the API and PostgreSQL tests again
 # (skipped where no server is reachable, a failure under CI=true).
-test: install-dev lint test-sqlite test-postgres
+test: install-dev lint test-sqlite test-postgres test-client
 
 test-sqlite: install
 	$(BIN)/python -m pytest
 
 test-postgres: install
 	TEST_DB=postgres $(BIN)/python -m pytest tests/api tests/db tests/pg
+
+# The mini-program's TypeScript client (clients/miniprogram): npm ci from the committed lock
+# file, then Node's test runner against the real API (and the generated types' drift check).
+# Skipped with a message where npm is missing, a failure under CI=true.
+test-client: install
+	@if command -v npm >/dev/null 2>&1; then \
+		cd clients/miniprogram && npm ci --no-audit --no-fund --loglevel=error && npm test; \
+	elif [ "$${CI:-}" = "true" ]; then echo "test-client: CI=true but no npm found" >&2; exit 1; \
+	else echo "test-client: no npm found: the client's tests (clients/miniprogram) are skipped"; fi
 
 # Fails on any finding. bandit -ll reports medium and high severity; an accepted
 # finding carries `# nosec BXXX - reason` on its line.

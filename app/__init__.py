@@ -26,7 +26,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     from services.core import clock
     clock.set_zone(app.config["TIMEZONE"])
 
-    app.config["JWT_ACCESS_TOKEN_EXPIRES"] = dt.timedelta(minutes=app.config["JWT_ACCESS_MINUTES"])
+    app.config["JWT_ACCESS_TOKEN_EXPIRES"] = dt.timedelta(
+        seconds=app.config.get("JWT_ACCESS_SECONDS") or app.config["JWT_ACCESS_MINUTES"] * 60)
     app.config["JWT_REFRESH_TOKEN_EXPIRES"] = dt.timedelta(days=app.config["JWT_REFRESH_DAYS"])
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -105,7 +106,7 @@ def _install_principal_cache(app: Flask) -> None:
 
     from services.access.principals import PrincipalCache, install_invalidation
 
-    ttl = min(app.config["AUTH_CACHE_SECONDS"], app.config["JWT_ACCESS_MINUTES"] * 30)
+    ttl = min(app.config["AUTH_CACHE_SECONDS"], app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds() / 2)
     app.extensions["principal_cache"] = PrincipalCache(ttl)
     install_invalidation(lambda: current_app.extensions.get("principal_cache") if has_app_context() else None)
 

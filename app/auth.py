@@ -58,7 +58,7 @@ def issue_tokens(kind: str, subject_id: int, role: str, family: str | None = Non
         "access_token": create_access_token(identity=identity, additional_claims=claims),
         "refresh_token": create_refresh_token(identity=identity, additional_claims=claims),
         "token_type": "Bearer",
-        "expires_in": current_app.config["JWT_ACCESS_MINUTES"] * 60,
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
     }
 
 

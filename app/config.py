@@ -99,6 +99,8 @@ def load_config(instance_path: str) -> dict:
         "REMINDER_EVENING_HOUR": _int("REMINDER_EVENING_HOUR", 18),
         # Tokens.
         "JWT_ACCESS_MINUTES": _int("JWT_ACCESS_MINUTES", 15),
+        # Seconds instead, when set (the client's tests let an access token expire in seconds)
+        "JWT_ACCESS_SECONDS": _int("JWT_ACCESS_SECONDS", 0),
         "JWT_REFRESH_DAYS": _int("JWT_REFRESH_DAYS", 30),
         # How long a worker remembers who a token speaks for (active, unrevoked,
         # scope); 0 looks it up on every request. Capped at half an access token's life.
