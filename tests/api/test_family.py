@@ -247,6 +247,22 @@ def test_signing_reading_and_rating_for_a_parent(client, family, capsys):
     assert all(r.actor_name == f"resident:{w.daughter.id} for resident:{w.father.id}" for r in reads)
 
 
+def test_renewing_a_parents_contract(client, family, capsys):
+    w = family
+    load_catalog()
+    _linked(client, w, capsys)
+    active = make_contract(w.father.id, w.team_a)
+    me = resident_headers(w.daughter.id)
+    renewed = client.post(f"/api/v1/contracts/{active.id}/renew", headers=me, json={"package_codes": ["basic"]})
+    assert renewed.status_code == 201, renewed.get_json()
+    renewal = db.session.get(Contract, renewed.get_json()["id"])
+    assert (renewal.resident_id, renewal.renewed_from_id, renewal.proxy_resident_id, renewal.status) == (
+        w.father.id, active.id, w.daughter.id, "pending")
+    # a stranger cannot renew it
+    assert client.post(f"/api/v1/contracts/{active.id}/renew", headers=resident_headers(w.stranger.id),
+                       json={"package_codes": ["basic"]}).status_code == 404
+
+
 def test_removing_the_link_ends_access_at_once(client, family, capsys):
     w = family
     link = _linked(client, w, capsys)
