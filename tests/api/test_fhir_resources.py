@@ -20,13 +20,24 @@ from services.demo.followups import seed_demo_followups
 from services.demo.history import seed_demo_history
 from services.exports.fhir import codes
 from services.exports.fhir import resources as fhir
-from services.models import FollowUp, Institution, ProgramEnrolment, Resident, Staff, Team
+from services.models import (
+    Appointment,
+    Contract,
+    FollowUp,
+    Institution,
+    ProgramEnrolment,
+    Resident,
+    Slot,
+    Staff,
+    Team,
+)
 from services.residents.register import all_tags
 from tests.factories import load_catalog
 
 R4 = {"Patient": "patient", "Organization": "organization", "Practitioner": "practitioner",
       "PractitionerRole": "practitionerrole", "CareTeam": "careteam", "Condition": "condition",
-      "EpisodeOfCare": "episodeofcare", "Encounter": "encounter", "Observation": "observation"}
+      "EpisodeOfCare": "episodeofcare", "Encounter": "encounter", "Observation": "observation",
+      "Schedule": "schedule", "Slot": "slot", "Appointment": "appointment", "Contract": "contract"}
 
 
 def parse_r4(resource: dict):
@@ -65,6 +76,16 @@ def _everything(app) -> list[dict]:
         out += [fhir.condition(e), fhir.episode_of_care(e)]
     for v in db.session.scalars(select(FollowUp)):
         out += [fhir.encounter(v), *fhir.visit_observations(v)]
+    schedules = {}
+    for session in db.session.scalars(select(Slot)):
+        out.append(fhir.slot(session))
+        sched = fhir.schedule(session)
+        schedules[sched["id"]] = sched
+    out += list(schedules.values())
+    for booking, session in db.session.execute(select(Appointment, Slot).join(Slot, Slot.id == Appointment.slot_id)):
+        out.append(fhir.appointment(booking, session))
+    for signing in db.session.scalars(select(Contract)):
+        out.append(fhir.contract(signing, signing.entitlements, signing.packages))
     return out
 
 
@@ -81,6 +102,14 @@ def test_every_resource_of_the_demo_county_is_valid_r4_and_counts_match(county):
     assert by_type["CareTeam"] == count(Team)
     assert by_type["Condition"] == by_type["EpisodeOfCare"] == count(ProgramEnrolment)
     assert by_type["Encounter"] == count(FollowUp)
+    assert by_type["Slot"] == count(Slot) and by_type["Appointment"] == count(Appointment) > 100
+    assert by_type["Contract"] == count(Contract) > 80
+    # every Slot's Schedule is among the Schedules, every Appointment's Slot among the Slots
+    ids = {(r["resourceType"], r["id"]) for r in resources}
+    assert all(("Schedule", r["schedule"]["reference"].split("/")[1]) in ids
+               for r in resources if r["resourceType"] == "Slot")
+    assert all(("Slot", r["slot"][0]["reference"].split("/")[1]) in ids
+               for r in resources if r["resourceType"] == "Appointment")
     reached = db.session.scalar(select(func.count()).select_from(FollowUp).where(FollowUp.not_reached.is_(False)))
     with_bp = db.session.scalar(select(func.count()).select_from(FollowUp).where(FollowUp.sbp.is_not(None)))
     with_glucose = db.session.scalar(select(func.count()).select_from(FollowUp)
@@ -121,6 +150,24 @@ def test_observation_codes_and_units(county):
         assert o["subject"]["reference"].startswith("Patient/")
         assert o["encounter"]["reference"].startswith("Encounter/")
     assert {"bp", "fasting-glucose", "assessment"} <= seen
+
+
+def test_contracts_and_appointments(county):
+    signing = db.session.scalar(select(Contract).where(Contract.status == "active", Contract.renewed_from_id.is_not(None)))
+    resource = fhir.contract(signing, signing.entitlements, signing.packages)
+    assert resource["status"] == "executed" and resource["subType"][0]["coding"][0]["code"] == "active"
+    assert resource["applies"] == {"start": signing.starts_on.isoformat(), "end": signing.ends_on.isoformat()}
+    assert resource["supportingInfo"] == [{"reference": f"Contract/{signing.renewed_from_id}"}]
+    assets = [a for t in resource["term"] for a in t.get("asset", [])]
+    assert len(assets) == len(signing.entitlements)
+    assert sorted(a["valuedItem"][0]["points"] for a in assets) == sorted(e.used for e in signing.entitlements)
+    expired = db.session.scalar(select(Contract).where(Contract.status == "expired"))
+    assert fhir.contract(expired, expired.entitlements, expired.packages)["status"] == "terminated"
+    booking, session = db.session.execute(select(Appointment, Slot).join(Slot, Slot.id == Appointment.slot_id)
+                                          .where(Appointment.status == "no_show")).first()
+    resource = fhir.appointment(booking, session)
+    assert resource["status"] == "noshow" and resource["participant"][0]["actor"] == {
+        "reference": f"Patient/{booking.resident_id}"}
 
 
 def test_patient_identifier_diagnoses_and_hierarchy(county):

@@ -23,8 +23,12 @@
   `{BASE}/CodeSystem/followup-reason` codings (the rule codes of
   services/followup/judgement, e.g. CONTROLLED, ELDERLY_TARGET_150).
 - Key-population tags as `meta.tag` in `{BASE}/CodeSystem/population-tag`.
-- Relations and roles: v3 RoleCode is not needed; team roles as
-  `{BASE}/CodeSystem/team-role` (doctor, nurse, public_health, village_doctor).
+- Team roles as `{BASE}/CodeSystem/team-role` (doctor, nurse, public_health,
+  village_doctor); session kinds (clinic, home_visit, round) as
+  `{BASE}/CodeSystem/session-kind`; service packages (`code@version`) and their
+  items as `{BASE}/CodeSystem/service-package` / `service-item`; our contract
+  statuses as `{BASE}/CodeSystem/contract-status`, next to the R4 contract-status
+  code they map to (resources.CONTRACT_STATUS).
 """
 from __future__ import annotations
 
@@ -44,6 +48,10 @@ TAG_SYSTEM = f"{BASE}/CodeSystem/population-tag"
 TEAM_ROLE_SYSTEM = f"{BASE}/CodeSystem/team-role"
 PROGRAM_SYSTEM = f"{BASE}/CodeSystem/chronic-program"
 ORG_TYPE_SYSTEM = f"{BASE}/CodeSystem/institution-type"
+SLOT_KIND_SYSTEM = f"{BASE}/CodeSystem/session-kind"
+PACKAGE_SYSTEM = f"{BASE}/CodeSystem/service-package"
+SERVICE_ITEM_SYSTEM = f"{BASE}/CodeSystem/service-item"
+CONTRACT_STATUS_SYSTEM = f"{BASE}/CodeSystem/contract-status"
 
 
 def sid(kind: str) -> str:

@@ -235,3 +235,117 @@ def visit_observations(visit) -> list[dict]:
             component=components,
             note=[{"text": f"rules {visit.rules_version}"}] if visit.rules_version else None))
     return out
+
+
+# --- appointments ------------------------------------------------------------------------
+
+SLOT_KIND_LABELS = {"clinic": "门诊", "home_visit": "上门服务", "round": "巡诊"}
+APPOINTMENT_STATUS = {"booked": "booked", "cancelled": "cancelled", "checked_in": "arrived", "no_show": "noshow"}
+
+
+def schedule(slot) -> dict:
+    """A session's calendar: one Schedule per team member (or the whole team) and kind of session."""
+    actor = ref("Practitioner", slot.staff_id) if slot.staff_id else ref("CareTeam", slot.team_id)
+    return _drop_empty({
+        "resourceType": "Schedule", "id": f"team-{slot.team_id}-{slot.staff_id or 'all'}-{slot.kind}",
+        "active": True,
+        "serviceType": [{"coding": [{"system": c.SLOT_KIND_SYSTEM, "code": slot.kind,
+                                     "display": SLOT_KIND_LABELS.get(slot.kind)}]}],
+        "actor": [actor],
+    })
+
+
+def slot(session) -> dict:
+    """出诊时段 → Slot on its Schedule: busy when full or cancelled, else free."""
+    full = session.booked >= session.capacity
+    status = "busy-unavailable" if session.status == "cancelled" else ("busy" if full else "free")
+    return _drop_empty({
+        "resourceType": "Slot", "id": str(session.id),
+        "schedule": ref("Schedule", schedule(session)["id"]),
+        "serviceType": [{"coding": [{"system": c.SLOT_KIND_SYSTEM, "code": session.kind}]}],
+        "status": status,
+        "start": _instant(session.starts_at), "end": _instant(session.ends_at),
+        "overbooked": False,
+        "comment": f"容量 {session.capacity}，已约 {session.booked}",
+    })
+
+
+def appointment(booking, session) -> dict:
+    """预约 → Appointment in its Slot, the resident and (if named) the doctor as participants."""
+    participants = [{"actor": ref("Patient", booking.resident_id), "status": "accepted"}]
+    if session.staff_id:
+        participants.append({"actor": ref("Practitioner", session.staff_id), "status": "accepted"})
+    return _drop_empty({
+        "resourceType": "Appointment", "id": str(booking.id),
+        "status": APPOINTMENT_STATUS.get(booking.status, "booked"),
+        "serviceType": [{"coding": [{"system": c.SLOT_KIND_SYSTEM, "code": session.kind,
+                                     "display": SLOT_KIND_LABELS.get(session.kind)}]}],
+        "description": booking.reason,
+        "start": _instant(session.starts_at), "end": _instant(session.ends_at),
+        "slot": [ref("Slot", session.id)],
+        "created": _instant(booking.created_at),
+        "participant": participants,
+        "cancelationReason": {"text": booking.reason} if booking.status == "cancelled" and booking.reason else None,
+    })
+
+
+# --- contracts ---------------------------------------------------------------------------
+
+CONTRACT_STATUS = {"pending": "offered", "awaiting_payment": "offered", "scheduled": "executed", "active": "executed",
+                   "expired": "terminated", "terminated": "revoked", "rejected": "rejected"}
+
+
+def contract(signing, entitlements, packages) -> dict:
+    """签约 → Contract (trial-use in R4). What goes where: status mapped to the R4 contract-status
+    codes (CONTRACT_STATUS; our own status kept in `subType`); the resident as `subject`, the team as
+    the second signer; the term as `applies`; each service package as a `term` with its offer, and
+    each entitlement (promised, used) as an `asset` of that term; the self-pay and each funder's
+    share in fen as `valuedItem`s of the package's asset."""
+    # An item two packages both promise was merged into one entitlement: it is listed once, under
+    # the first package that brings it (its text names them all).
+    by_package: dict[str | None, list] = {}
+    for e in entitlements:
+        by_package.setdefault((e.package_codes or [None])[0], []).append(e)
+    terms = []
+    for p in packages:
+        items = by_package.get(p.code, [])
+        terms.append({
+            "identifier": {"system": c.PACKAGE_SYSTEM, "value": f"{p.code}@{p.version}"},
+            "type": {"coding": [{"system": c.PACKAGE_SYSTEM, "code": p.code, "display": p.name}]},
+            "offer": {"text": p.name},
+            "asset": [{
+                "typeReference": [{"display": e.name}],
+                "text": f"{e.item_code}: 承诺 {e.promised} 次，已提供 {e.used} 次（服务包 {'、'.join(e.package_codes or [])}）",
+                "valuedItem": [{"entityCodeableConcept": {"coding": [{"system": c.SERVICE_ITEM_SYSTEM,
+                                                                       "code": e.item_code}]},
+                                "quantity": {"value": e.promised}, "points": e.used,
+                                "unitPrice": {"value": e.unit_value_fen / 100, "currency": "CNY"}}],
+            } for e in items] or None,
+        })
+    return _drop_empty({
+        "resourceType": "Contract", "id": str(signing.id),
+        "identifier": [{"system": c.sid("contract"), "value": str(signing.id)}],
+        "status": CONTRACT_STATUS.get(signing.status, "offered"),
+        "type": {"coding": [{"system": c.PACKAGE_SYSTEM, "code": "family-doctor-contract",
+                             "display": "家庭医生签约服务"}]},
+        "subType": [{"coding": [{"system": c.CONTRACT_STATUS_SYSTEM, "code": signing.status}]}],
+        "issued": _instant(signing.created_at),
+        "applies": {"start": signing.starts_on.isoformat() if signing.starts_on else None,
+                    "end": signing.ends_on.isoformat() if signing.ends_on else None},
+        "subject": [ref("Patient", signing.resident_id)],
+        "authority": [ref("Organization", signing.team.institution_id)] if getattr(signing, "team", None) else None,
+        "signer": [{"type": {"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065.1.12.1.1",
+                             "display": "Author's Signature"}, "party": ref("Patient", signing.resident_id),
+                    "signature": [{"type": [{"system": "urn:iso-astm:E1762-95:2013",
+                                             "code": "1.2.840.10065.1.12.1.1"}],
+                                   "when": _instant(signing.created_at), "who": ref("Patient", signing.resident_id)}]},
+                   {"type": {"system": "urn:iso-astm:E1762-95:2013", "code": "1.2.840.10065.1.12.1.7",
+                             "display": "Consent Signature"}, "party": ref("CareTeam", signing.team_id),
+                    "signature": [{"type": [{"system": "urn:iso-astm:E1762-95:2013",
+                                             "code": "1.2.840.10065.1.12.1.7"}],
+                                   "when": _instant(signing.paid_at or signing.created_at),
+                                   "who": ref("CareTeam", signing.team_id)}]}],
+        "term": terms or None,
+        "relevantHistory": None,
+        "supportingInfo": [ref("Contract", signing.renewed_from_id)] if signing.renewed_from_id else None,
+    })
