@@ -112,6 +112,12 @@ def load_config(instance_path: str) -> dict:
         # Resident one-time codes.
         "OTP_TTL_SECONDS": _int("OTP_TTL_SECONDS", 300),
         "OTP_MAX_ATTEMPTS": _int("OTP_MAX_ATTEMPTS", 5),
+        # FHIR Bulk Data exports: where the files go (default instance/fhir-exports), how long they are
+        # kept, and whether the web process starts each export in a thread (the scheduler's fhir_exports
+        # job runs what is queued or was interrupted either way)
+        "FHIR_EXPORT_DIR": _env("FHIR_EXPORT_DIR", ""),
+        "FHIR_EXPORT_TTL_HOURS": _int("FHIR_EXPORT_TTL_HOURS", 24),
+        "FHIR_EXPORT_THREAD": _env("FHIR_EXPORT_THREAD", "1") not in ("0", "false", "no"),
         # Family links (家庭成员): active links per resident acting for others, and the member's code
         "FAMILY_MAX_LINKS": _int("FAMILY_MAX_LINKS", 6),
         "FAMILY_CODE_TTL_SECONDS": _int("FAMILY_CODE_TTL_SECONDS", 600),

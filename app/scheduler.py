@@ -52,6 +52,7 @@ JOBS = {
     "appointments_no_show": ("app.scheduler:run_no_shows", {"trigger": "cron", "hour": 23, "minute": 50}),
     "reminders_plan": ("app.scheduler:run_plan_reminders", {"trigger": "cron", "hour": 7, "minute": 30}),
     "sms_dispatch": ("app.scheduler:run_dispatch", {"trigger": "interval", "minutes": 1}),
+    "fhir_exports": ("app.scheduler:run_fhir_exports", {"trigger": "interval", "minutes": 1}),
 }
 
 
@@ -60,8 +61,23 @@ def run_housekeeping() -> None:
 
     with _app.app_context():
         result = purge_expired_records(_app.extensions["settings"].sync.receipt_days)
+        from app.routes.fhir import bulk_settings
+        from services.exports.fhir.bulk import expire_exports
+
+        expired = expire_exports(bulk_settings(_app))
         db.session.commit()
+        log.info("FHIR exports expired: %s", expired)
         log.info("housekeeping done: %s", result)
+
+
+def run_fhir_exports() -> None:
+    """FHIR exports queued, or left running by a stopped web process (their state is in the database)."""
+    from app.routes.fhir import run_pending
+
+    with _app.app_context():
+        ran = run_pending(_app)
+        if ran:
+            log.info("FHIR exports run: %s", ran)
 
 
 def run_contracts_daily() -> None:

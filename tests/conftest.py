@@ -40,6 +40,7 @@ def base_overrides(url: str) -> dict:
         "TESTING": True,
         "WECHAT_API_BASE": "http://127.0.0.1:9",  # unreachable unless a test points it at a fake
         "LOG_LEVEL": "WARNING",
+        "FHIR_EXPORT_THREAD": False,  # tests run FHIR exports themselves (tests/api/test_fhir_export.py)
     }
 
 

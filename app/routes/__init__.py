@@ -14,6 +14,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
         contracts,
         dashboard,
         exports,
+        fhir,
         followup,
         health,
         org,
@@ -25,6 +26,6 @@ def register_blueprints(app: Flask, api: Api) -> None:
 
     api.register_blueprint(health.blp, url_prefix="")
     for blp in (access.blp, org.blp, org.staff_blp, residents.blp, contracts.blp, followup.blp, appointments.blp,
-                reminders.blp, residents.me_blp, audit.blp, sync.blp, stats.blp, exports.blp):
+                reminders.blp, residents.me_blp, audit.blp, sync.blp, stats.blp, exports.blp, fhir.blp):
         api.register_blueprint(blp, url_prefix="/api/v1" + (blp.url_prefix or ""))
     app.register_blueprint(dashboard.bp)  # the /admin/ page: plain Flask, not in the API spec

@@ -11,6 +11,7 @@ from services.models.contract import (
                                       ServiceDelivery,
 )
 from services.models.family import FamilyLink
+from services.models.fhir_export import FhirExport
 from services.models.followup import FollowUp, ProgramEnrolment, Referral
 from services.models.idempotency import IdempotencyRecord
 from services.models.org import Institution, MedicalCommunity, RoundPoint, Team
@@ -24,7 +25,7 @@ from services.models.sync import SyncFeedEntry
 __all__ = [
     "LeaderLock", "OutboxMessage", "SmsOptOut", "WechatSubscription",
     "Appointment", "AppointmentEvent", "Slot",
-    "AuditLog", "FamilyLink", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
+    "AuditLog", "FamilyLink", "FhirExport", "FollowUp", "ProgramEnrolment", "Referral", "Contract", "ContractEntitlement", "ContractEvent", "ContractPackage", "Evaluation",
     "PackageVersion", "ServiceDelivery", "IdempotencyRecord", "Institution", "LoginFailure", "MedicalCommunity",
     "OtpCode", "Resident", "ResidentTag", "RevokedToken", "RevokedTokenFamily", "RoundPoint", "Staff", "SyncFeedEntry", "Team", "apscheduler_jobs",
 ]

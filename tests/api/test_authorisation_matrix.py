@@ -43,7 +43,7 @@ from services.catalog.files import CATALOG_DIR, load_directory
 from services.core import clock
 from services.core.db import db
 from services.core.idcard import make_id_number
-from services.models import Evaluation, FamilyLink, OtpCode, OutboxMessage, RoundPoint
+from services.models import Evaluation, FamilyLink, FhirExport, OtpCode, OutboxMessage, RoundPoint
 from tests.factories import PASSWORD, login, make_resident, make_staff, make_world, resident_headers
 
 CALLERS = ("anonymous", "resident_a", "resident_b", "doctor_team1", "doctor_team2", "admin_inst2",
@@ -76,6 +76,7 @@ DEFAULT_PARAMS = {
     "resident_id": "resident_a", "appointment_id": "appt_tomorrow", "contract_id": "contract",
     "slot_id": "slot_tomorrow", "team_id": "team_a", "institution_id": "thc_a", "point_id": "round_point",
     "staff_id": "doctor_a", "enrolment_id": "enrolment", "referral_id": "referral", "link_id": "family_link",
+    "export_id": "fhir_export", "name": "fhir_file",
 }
 
 
@@ -419,6 +420,20 @@ TABLE: dict[tuple[str, str], Row] = {
         staff_list(stranger=404), query=lambda w: {"team_id": w.team_a},
         why="as GET /stats/workload (a file: its values are checked in test_stats_overview.py)"),
 
+    # --- FHIR Bulk Data export (tests/api/test_fhir_export.py runs them through) -----------
+    ("GET", f"{V1}/fhir/$export"): Row(
+        (401, 403, 403, 403, 403, 422, 422),
+        why="admins only; without Prefer: respond-async (this table sends none) the kick-off is 422"),
+    ("GET", f"{V1}/fhir/Group/<int:team_id>/$export"): Row(
+        (401, 403, 403, 403, 403, 404, 422),
+        why="team 1 is outside the other institution's admin's scope: 404 before the Prefer check"),
+    ("GET", f"{V1}/fhir/exports/<export_id>"): Row(
+        (401, 403, 403, 404, 404, 404, 202),
+        why="the community admin's export (queued): another institution's admin and doctors get 404"),
+    ("DELETE", f"{V1}/fhir/exports/<export_id>"): Row((401, 403, 403, 404, 404, 404, 202)),
+    ("GET", f"{V1}/fhir/exports/<export_id>/<name>"): Row(
+        (401, 403, 403, 404, 404, 404, 404), why="the export has not run yet: no file for anyone"),
+
     # --- appointments -------------------------------------------------------------------
     ("POST", f"{V1}/slots"): Row(
         staff_naming_in_body(),
@@ -583,7 +598,13 @@ def build_world(client) -> SimpleNamespace:
     # A's father, registered at thc_a, asked to be linked and not yet confirmed (no live code).
     father = make_resident(base.thc_a, name="张父", birth=dt.date(1930, 3, 3), phone="13912340009")
     link = FamilyLink(resident_id=a.id, member_id=father.id, relation="parent", status="pending")
-    db.session.add_all([evaluation, message, link])
+    export = FhirExport(id="e" * 32, status="queued", requested_by_id=base.admin_all.id,
+                        community_id=base.community.id,
+                        institution_ids=sorted(i.id for i in (base.county, base.thc_a, base.thc_b, base.village_a,
+                                                              base.village_b)),
+                        types=["Patient"], request_url="http://localhost/api/v1/fhir/$export",
+                        expires_at=clock.now() + dt.timedelta(hours=24))
+    db.session.add_all([evaluation, message, link, export])
     db.session.commit()
     return SimpleNamespace(
         thc_a=base.thc_a.id, thc_b=base.thc_b.id, county=base.county.id, team_a=base.team_a.id,
@@ -592,6 +613,7 @@ def build_world(client) -> SimpleNamespace:
         followup=followup["id"], referral=referral["id"], slot_today=slot_today, slot_tomorrow=slot_tomorrow,
         slot_spare=slot_spare, appt_today=appt_today, appt_tomorrow=appt_tomorrow, evaluation=evaluation.id,
         message=message.id, family_member=father.id, family_link=link.id, id_number_b=b.id_number,
+        fhir_export=export.id, fhir_file="Patient.ndjson",
         new_id_number=make_id_number("131122", dt.date(1970, 1, 1), 7, "male"))
 
 
