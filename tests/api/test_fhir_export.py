@@ -181,3 +181,23 @@ def test_the_export_runs_in_the_background_of_the_web_process(client, exports):
         time.sleep(0.1)
     assert resp.status_code == 200, resp.get_json()
     assert [o["type"] for o in resp.get_json()["output"]] == ["Organization", "CareTeam"]
+
+
+def test_cancelling_a_running_export_stops_it_and_leaves_no_files(client, exports, monkeypatch):
+    headers = admin(client)
+    settings = bulk_settings(exports)
+    url = kick(client, headers, _type="Organization,Patient,Encounter")
+    export_id = url.rsplit("/", 1)[1]
+    real = bulk._beat
+
+    def cancel_then_beat(eid, progress):  # the admin cancels while the first file is being written
+        if "1/" in progress:
+            assert client.delete(url, headers=headers).status_code == 202
+        return real(eid, progress)
+
+    monkeypatch.setattr(bulk, "_beat", cancel_then_beat)
+    assert bulk.run_export(export_id, settings, exports.extensions["pii_cipher"]) == "cancelled"
+    db.session.expire_all()
+    assert db.session.get(FhirExport, export_id).status == "cancelled"
+    assert not os.path.exists(os.path.join(settings.directory, export_id))
+    assert client.get(url, headers=headers).get_json()["code"] == "EXPORT_CANCELLED"

@@ -195,13 +195,13 @@ def run_export(export_id: str, settings: BulkSettings, cipher: PiiCipher) -> str
                     out.write("\n")
                     count += 1
                     if count % CHUNK == 0 and not _beat(export_id, f"{kind}：已写 {count} 条"):
-                        return "cancelled"
+                        return _stopped(settings, export_id)
             if count:
                 output.append({"type": kind, "count": count, "file": name})
             else:
                 os.remove(os.path.join(folder, name))
             if not _beat(export_id, f"{i + 1}/{len(export.types)} 种资源已完成（{kind} {count} 条）"):
-                return "cancelled"
+                return _stopped(settings, export_id)
         db.session.execute(update(FhirExport).where(FhirExport.id == export_id, FhirExport.status == "running")
                            .values(status="done", output=output, progress="完成", finished_at=clock.now())
                            .execution_options(synchronize_session=False))
@@ -210,11 +210,20 @@ def run_export(export_id: str, settings: BulkSettings, cipher: PiiCipher) -> str
     except Exception as exc:  # noqa: BLE001 - recorded on the export, which the poller then reports
         db.session.rollback()
         log.exception("FHIR export %s failed", export_id)
-        db.session.execute(update(FhirExport).where(FhirExport.id == export_id)
-                           .values(status="failed", error=str(exc)[:500], finished_at=clock.now())
-                           .execution_options(synchronize_session=False))
+        failed = db.session.execute(update(FhirExport).where(FhirExport.id == export_id,
+                                                             FhirExport.status == "running")
+                                    .values(status="failed", error=str(exc)[:500], finished_at=clock.now())
+                                    .execution_options(synchronize_session=False)).rowcount
         db.session.commit()
+        if not failed:  # cancelled meanwhile (its files went under the writer's feet)
+            return _stopped(settings, export_id)
         return "failed"
+
+
+def _stopped(settings: BulkSettings, export_id: str) -> str:
+    """A cancelled export's worker stops; whatever it wrote after the cancel goes too."""
+    _remove_files(settings, export_id)
+    return "cancelled"
 
 
 def _beat(export_id: str, progress: str) -> bool:
