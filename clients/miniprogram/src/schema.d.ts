@@ -8902,6 +8902,409 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/fhir/$export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * 发起批量导出（医共体管理员为全部数据，机构管理员为本机构及下级机构）。须带 Prefer: respond-async；
+         *     _type 为资源类型（逗号分隔，默认全部），_since 为时间点（只导出此后新建或变更的记录）。
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description 资源类型，逗号分隔，默认全部：Organization、Practitioner、PractitionerRole、CareTeam、Patient、Condition、EpisodeOfCare、Encounter、Observation、Schedule、Slot、Appointment、Contract */
+                    _type?: string;
+                    /** @description FHIR instant（带时区），只导出此后新建或变更的记录 */
+                    _since?: string;
+                    /** @description 仅支持 application/fhir+ndjson（默认） */
+                    _outputFormat?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description 已受理：Content-Location 为任务状态地址 */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description UNAUTHORIZED、TOKEN_EXPIRED、TOKEN_INVALID、TOKEN_REVOKED（未登录或登录已过期） */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description 仅管理员（医生为 403） */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description 不存在或不在管辖范围内 */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description URI_TOO_LONG（请求地址过长） */
+                414: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fhir/Group/{team_id}/$export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                team_id: number;
+            };
+            cookie?: never;
+        };
+        /** 发起一个家庭医生团队的批量导出（该团队管理的居民及其记录） */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description 资源类型，逗号分隔，默认全部：Organization、Practitioner、PractitionerRole、CareTeam、Patient、Condition、EpisodeOfCare、Encounter、Observation、Schedule、Slot、Appointment、Contract */
+                    _type?: string;
+                    /** @description FHIR instant（带时区），只导出此后新建或变更的记录 */
+                    _since?: string;
+                    /** @description 仅支持 application/fhir+ndjson（默认） */
+                    _outputFormat?: string;
+                };
+                header?: never;
+                path: {
+                    team_id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description 已受理：Content-Location 为任务状态地址 */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description UNAUTHORIZED、TOKEN_EXPIRED、TOKEN_INVALID、TOKEN_REVOKED（未登录或登录已过期） */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description 仅管理员 */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description 团队不在管辖范围内 */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description URI_TOO_LONG（请求地址过长） */
+                414: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                422: components["responses"]["UNPROCESSABLE_ENTITY"];
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fhir/exports/{export_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+            };
+            cookie?: never;
+        };
+        /** 导出任务状态：进行中为 202（X-Progress、Retry-After），完成后为 200 与清单（manifest） */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    export_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Manifest"];
+                    };
+                };
+                /** @description 进行中：X-Progress 为进度 */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description UNAUTHORIZED、TOKEN_EXPIRED、TOKEN_INVALID、TOKEN_REVOKED（未登录或登录已过期） */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description FORBIDDEN（当前角色无权执行此操作） */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description EXPORT_NOT_FOUND（不存在、不在管辖范围内或已过期） */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description EXPORT_FAILED 或 EXPORT_CANCELLED */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description URI_TOO_LONG（请求地址过长） */
+                414: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        /** 取消导出任务（进行中即停止），并删除已生成的文件 */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    export_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description 已取消并删除文件 */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description UNAUTHORIZED、TOKEN_EXPIRED、TOKEN_INVALID、TOKEN_REVOKED（未登录或登录已过期） */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description FORBIDDEN（当前角色无权执行此操作） */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description EXPORT_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description 与当前状态冲突；携带 Idempotency-Key 时 IDEMPOTENCY_IN_PROGRESS（Retry-After） */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description URI_TOO_LONG（请求地址过长） */
+                414: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fhir/exports/{export_id}/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                export_id: string;
+                name: string;
+            };
+            cookie?: never;
+        };
+        /** 下载导出文件（每种资源一个 NDJSON 文件） */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    export_id: string;
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description NDJSON：每行一个 FHIR R4 资源 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/fhir+ndjson": string;
+                    };
+                };
+                /** @description UNAUTHORIZED、TOKEN_EXPIRED、TOKEN_INVALID、TOKEN_REVOKED（未登录或登录已过期） */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description FORBIDDEN（当前角色无权执行此操作） */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description EXPORT_NOT_FOUND */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                /** @description URI_TOO_LONG（请求地址过长） */
+                414: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["ErrorBody"];
+                    };
+                };
+                default: components["responses"]["DEFAULT_ERROR"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -10659,6 +11062,25 @@ export interface components {
             failed_by_reason?: components["schemas"]["FailureReason"][];
             /** @description 有发送记录的日期，按日期 */
             days?: components["schemas"]["ReminderDay"][];
+        };
+        ManifestOutput: {
+            /** @description 资源类型 */
+            type?: string;
+            /** @description NDJSON 文件地址（须带访问令牌） */
+            url?: string;
+            /** @description 资源条数 */
+            count?: number;
+        };
+        Manifest: {
+            /** @description 导出所反映数据的时间点（发起时） */
+            transactionTime?: string;
+            /** @description 发起导出的请求地址 */
+            request?: string;
+            requiresAccessToken?: boolean;
+            output?: components["schemas"]["ManifestOutput"][];
+            error?: {
+                [key: string]: unknown;
+            }[];
         };
     };
     responses: {
