@@ -61,7 +61,7 @@ def run_housekeeping() -> None:
 
     with _app.app_context():
         result = purge_expired_records(_app.extensions["settings"].sync.receipt_days)
-        from app.routes.fhir import bulk_settings
+        from app.fhir_exports import bulk_settings
         from services.exports.fhir.bulk import expire_exports
 
         expired = expire_exports(bulk_settings(_app))
@@ -72,7 +72,7 @@ def run_housekeeping() -> None:
 
 def run_fhir_exports() -> None:
     """FHIR exports queued, or left running by a stopped web process (their state is in the database)."""
-    from app.routes.fhir import run_pending
+    from app.fhir_exports import run_pending
 
     with _app.app_context():
         ran = run_pending(_app)

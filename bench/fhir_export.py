@@ -24,8 +24,8 @@ import time
 
 import sqlalchemy as sa
 
-from bench.overview import _generate_contracts, _vacuum_new
-from bench.worklist import DEFAULT_URL, _generate, _make_app, _sizes, _vacuum_analyze, private_schema
+from bench.overview import build_county
+from bench.worklist import DEFAULT_URL, _make_app, _sizes, private_schema
 
 BASELINE_TABLES = ("institutions", "staff", "teams", "residents", "program_enrolments", "followups", "slots",
                    "appointments", "contracts")
@@ -56,16 +56,11 @@ def _run(app, sizes: dict, scale: float, shown: str) -> None:
         with app.app_context():
             engine = db.engine
             t0 = time.perf_counter()
-            with engine.begin() as conn:
-                steps = _generate(conn, sizes, today)
-            with engine.begin() as conn:
-                steps += _generate_contracts(conn, sizes, today)
-                # one real ciphertext for every resident (the generator writes a placeholder)
-                cipher = app.extensions["pii_cipher"]
+            steps = build_county(engine, sizes, today)
+            cipher = app.extensions["pii_cipher"]
+            with engine.begin() as conn:  # one real ciphertext for every resident (the generator writes a placeholder)
                 conn.execute(sa.text("UPDATE residents SET id_number_encrypted = :c"),
                              {"c": cipher.encrypt("131122195005170012")})
-            _vacuum_analyze(engine)
-            _vacuum_new(engine)
             gen_s = time.perf_counter() - t0
             with engine.connect() as conn:
                 counts = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar_one()

@@ -6,49 +6,18 @@ cancels. The work runs outside the request (a thread, and the scheduler's
 `fhir_exports` job for anything queued or interrupted by a restart)."""
 from __future__ import annotations
 
-import os
-import threading
-
-from flask import Flask, Response, current_app, request, send_file, url_for
+from flask import Response, current_app, request, send_file, url_for
 from flask_smorest import Blueprint
 
 from app.auth import current_actor, login_required
+from app.fhir_exports import bulk_settings, start_worker
 from app.schemas.fhir import ExportKickOffQuerySchema, ManifestSchema
 from app.tx import commit
-from services.core.db import db
 from services.core.errors import Conflict, ValidationFailed
 from services.exports.fhir import bulk
 
 blp = Blueprint("fhir", __name__, url_prefix="/fhir",
                 description="FHIR R4 批量导出（Bulk Data）：供县级全民健康信息平台采集（管理员）")
-
-
-def bulk_settings(app: Flask) -> bulk.BulkSettings:
-    c = app.config
-    return bulk.BulkSettings(directory=c.get("FHIR_EXPORT_DIR") or os.path.join(app.instance_path, "fhir-exports"),
-                             ttl_hours=c["FHIR_EXPORT_TTL_HOURS"])
-
-
-def run_pending(app: Flask) -> int:
-    """Run every export that is queued or was left running (the scheduler's job)."""
-    settings = bulk_settings(app)
-    ran = 0
-    for export_id in bulk.pending_exports(settings):
-        bulk.run_export(export_id, settings, app.extensions["pii_cipher"])
-        ran += 1
-    return ran
-
-
-def _start_worker(app: Flask, export_id: str) -> None:
-    def work():
-        with app.app_context():
-            try:
-                bulk.run_export(export_id, bulk_settings(app), app.extensions["pii_cipher"])
-            finally:
-                db.session.remove()
-
-    if app.config["FHIR_EXPORT_THREAD"]:
-        threading.Thread(target=work, name=f"fhir-export-{export_id[:8]}", daemon=True).start()
 
 
 def _kick_off(args: dict, team_id: int | None):
@@ -62,7 +31,7 @@ def _kick_off(args: dict, team_id: int | None):
                            since=args.get("since"), team_id=team_id, request_url=request.url,
                            settings=bulk_settings(current_app))
     commit()
-    _start_worker(current_app._get_current_object(), export.id)
+    start_worker(current_app._get_current_object(), export.id)
     response = Response(status=202)
     response.headers["Content-Location"] = url_for("fhir.export_status", export_id=export.id, _external=True)
     return response

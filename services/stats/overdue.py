@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from services.core.db import db
 from services.models import Institution, ProgramEnrolment, Resident, Team
+from services.models.followup import PROGRAMS
 from services.stats.units import Unit
 
-PROGRAMS = ("hypertension", "diabetes", "mental_disorder")
 NO_VILLAGE = "未填写村/社区"
 
 
@@ -31,7 +31,7 @@ def overdue_followups(unit: Unit, today: dt.date) -> dict:
             .where(*base).group_by(ProgramEnrolment.team_id, ProgramEnrolment.program)):
         row = teams[team_id]
         row["overdue"] += n
-        row["by_program"][program] = row["by_program"].get(program, 0) + n
+        row["by_program"][program] += n
 
     villages: dict[tuple[str, str], dict] = {}
     for village, institution, program, n in db.session.execute(
@@ -43,7 +43,7 @@ def overdue_followups(unit: Unit, today: dt.date) -> dict:
         row = villages.setdefault(key, {"village": key[0], "institution_name": institution, "overdue": 0,
                                         "by_program": _counts()})
         row["overdue"] += n
-        row["by_program"][program] = row["by_program"].get(program, 0) + n
+        row["by_program"][program] += n
 
     def order(rows, name):
         return sorted(rows, key=lambda r: (-r["overdue"], r[name]))

@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from app.routes.fhir import bulk_settings, run_pending
+from app.fhir_exports import bulk_settings, run_pending
 from services.core import clock
 from services.core.db import db
 from services.exports.fhir import bulk

@@ -7,10 +7,9 @@ from __future__ import annotations
 import datetime as dt
 
 from services.exports.fhir import codes as c
+from services.models.org import INSTITUTION_TYPE_LABELS
 from services.models.resident import TAG_LABELS
 
-ORG_TYPES = {"county_hospital": "县级医院", "township_health_center": "乡镇卫生院", "village_clinic": "村卫生室",
-             "community_health_center": "社区卫生服务中心"}
 PROGRAM_LABELS = {"hypertension": "高血压患者健康管理", "diabetes": "2型糖尿病患者健康管理",
                   "mental_disorder": "严重精神障碍患者管理"}
 ENROLMENT_STATUS = {"active": "active", "moved_out": "finished", "deceased": "finished", "lost": "finished"}
@@ -80,7 +79,7 @@ def organization(institution) -> dict:
         "identifier": [{"system": c.sid("institution"), "value": institution.code}],
         "active": True,
         "type": [{"coding": [{"system": c.ORG_TYPE_SYSTEM, "code": institution.type,
-                              "display": ORG_TYPES.get(institution.type, institution.type)}]}],
+                              "display": INSTITUTION_TYPE_LABELS.get(institution.type, institution.type)}]}],
         "name": institution.name,
         "partOf": ref("Organization", institution.parent_id) if institution.parent_id else None,
     })
